@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Boot Xen 4.17 in QEMU (TCG) with a Debian dom0 and run one PV domU per kernel profile.
+# usage: run.sh [--profiles c,rust] [--mode test|demo] [--interactive] [--hang PROFILE]
+#               [--break WHAT] [--idle S] [--timeout S] [--log FILE] [--results FILE]
+source "$(dirname "$0")/../lib/common.sh"
+PROFILES=c MODE=test INTERACTIVE=0 HANG= BREAK= IDLE=90 TIMEOUT= LOG= RESULTS= GUEST_WAIT=600
+while [ $# -gt 0 ]; do
+  case $1 in
+    --profiles) PROFILES=$2; shift ;; --mode) MODE=$2; shift ;; --interactive) INTERACTIVE=1 ;;
+    --hang) HANG=$2; shift ;; --break) BREAK=$2; shift ;; --idle) IDLE=$2; shift ;;
+    --timeout) TIMEOUT=$2; shift ;; --log) LOG=$2; shift ;; --results) RESULTS=$2; shift ;;
+    *) die "unknown option $1" ;;
+  esac; shift
+done
+mkdir -p "$XBRS_CACHE/logs"
+LOG=${LOG:-$XBRS_CACHE/logs/xen-$(date +%Y%m%d-%H%M%S).log}
+RESULTS=${RESULTS:-${LOG%.log}.results}
+[ -f "$XEN_DIR/xen.elf" ] || die "no Xen images; run scripts/xen/image.sh"
+
+W=$(mktemp -d "$XBRS_CACHE/tmp.run.XXXX"); trap 'rm -rf "$W"' EXIT
+P=$W/stage1/payload
+mkdir -p "$P/harness" "$W/stage1"
+cp -a "$XEN_DIR/dom0-stage1/." "$W/stage1/"
+cp "$XBRS_TOP/tests/xen/dom0/stage1-init" "$W/stage1/init"
+cp "$XBRS_TOP/tests/xen/dom0/init" "$XBRS_TOP/tests/xen/dom0/agent.sh" "$P/harness/"
+guests=()
+for p in ${PROFILES//,/ }; do
+  g=$p-pv; guests+=("$g")
+  kout=$XBRS_CACHE/build/out-$p
+  [ -f "$kout/arch/x86/boot/bzImage" ] || die "no kernel for profile $p; run 'make kernel PROFILE=$p'"
+  mkdir -p "$P/guests/$g"
+  cp "$kout/arch/x86/boot/bzImage" "$P/guests/$g/bzImage"
+  "$XBRS_TOP/scripts/xen/guest-image.sh" "$p" "$P/guests/$g/initrd.gz"
+  cmdline="loglevel=7"; [ "$HANG" = "$p" ] && cmdline="$cmdline xbt.hang=1"
+  echo "$cmdline" > "$P/guests/$g/cmdline"
+  # KASAN and kmemleak kernels need more memory than the plain ones.
+  grep -qE '^CONFIG_(KASAN|DEBUG_KMEMLEAK)=y' "$kout/.config" && echo 512 > "$P/guests/$g/memory"
+done
+(cd "$W/stage1" && find . | cpio -o -H newc --quiet | gzip -1) > "$W/dom0-initrd.gz"
+
+IFS=, ; guest_list="${guests[*]}"; unset IFS
+dom0_cmdline="console=hvc0 earlyprintk=xen rdinit=/init xbt.guests=$guest_list xbt.mode=$MODE"
+dom0_cmdline+=" xbt.interactive=$INTERACTIVE xbt.idle=$IDLE xbt.wait=$GUEST_WAIT${BREAK:+ xbt.break=$BREAK}"
+# Every guest gets at most GUEST_WAIT s plus boot and shutdown; dom0 itself boots in ~15-30 s.
+TIMEOUT=${TIMEOUT:-$(( 120 + ${#guests[@]} * (GUEST_WAIT + 120) ))}
+[ "$INTERACTIVE" = 1 ] && TIMEOUT=0
+# spec-ctrl=eager-fpu: Xen's lazy FPU switching corrupts guest FPU state under TCG with -cpu max.
+xen_cmdline="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 loglvl=all"
+xen_cmdline+=" guest_loglvl=all noreboot spec-ctrl=eager-fpu"
+qemu=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp 2 -m 2048 -nographic -no-reboot
+  -drive "file=$XEN_DIR/rootfs.ext4,if=virtio,format=raw,snapshot=on"
+  -kernel "$XEN_DIR/xen.elf" -append "$xen_cmdline"
+  -initrd "$XEN_DIR/dom0/vmlinuz ${dom0_cmdline//,/,,},$W/dom0-initrd.gz")
+
+log "booting Xen + dom0 + guests ${guest_list} (timeout ${TIMEOUT}s, log $LOG)"
+t0=$SECONDS
+if [ "$INTERACTIVE" = 1 ]; then
+  echo "=== Ctrl-] leaves the guest console (then everything shuts down); Ctrl-a x kills QEMU at once."
+  "${qemu[@]}" 2>&1 | tee "$LOG"
+  exit 0
+fi
+set +e
+timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" < /dev/null 2>&1 |
+  perl -MTime::HiRes=time -ne 'BEGIN{$|=1;$t0=time} s/\e\[[0-9;?]*[a-zA-Z]//g; s/\r//g; printf "%7.2f %s", time-$t0, $_' > "$LOG" &
+qpid=$!
+# Progress on our stdout: harness events and test results only; the full console is in $LOG.
+tail -n +1 -F --pid=$qpid "$LOG" 2>/dev/null | grep --line-buffered -E 'xbt: (not ok|ok|1\.\.)|xbt-event:|=== \[dom0|xbt-harness' &
+tpid=$!
+wait $qpid; rc=$?
+sleep 0.5; kill $tpid 2>/dev/null; wait $tpid 2>/dev/null
+set -e
+log "QEMU exited after $((SECONDS - t0)) s (status $rc)"
+python3 "$XBRS_TOP/scripts/xen/results.py" --log "$LOG" --guests "$guest_list" --qemu-status "$rc" \
+  --results "$RESULTS"
