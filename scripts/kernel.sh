@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build a guest kernel from the pristine Linux tree + this repository's overlay and patches.
 #   scripts/kernel.sh tree            prepare the working tree only
-#   scripts/kernel.sh build PROFILE   configure (configs/base + configs/PROFILE [+ extra]) and build
+#   scripts/kernel.sh build PROFILE   configure from the profile's fragments (lib/common.sh) and build
 # Output: $XBRS_CACHE/build/out-PROFILE/{arch/x86/boot/bzImage,vmlinux,modules-install/}
 source "$(dirname "$0")/lib/common.sh"
 
@@ -98,10 +98,9 @@ configure() { # PROFILE OUT fragments...
   echo "$key" > "$out/.xbrs-config-key"
 }
 
-build() { # PROFILE [extra fragment names...]
-  local profile=$1; shift
-  local frags=("$XBRS_TOP/configs/base.config" "$XBRS_TOP/configs/$profile.config") x
-  for x in "$@"; do frags+=("$XBRS_TOP/configs/$x.config"); done
+build() { # PROFILE
+  local profile=$1 frags=() x
+  for x in $(profile_fragments "$profile"); do frags+=("$XBRS_TOP/configs/$x.config"); done
   local out=$XBRS_CACHE/build/out-$profile
   prepare_tree
   configure "$profile" "$out" "${frags[@]}"
@@ -118,6 +117,6 @@ build() { # PROFILE [extra fragment names...]
 
 case ${1:-} in
   tree) prepare_tree ;;
-  build) shift; build "$@" ;;
-  *) die "usage: $0 tree | build PROFILE [extra-fragment...]" ;;
+  build) build "$2" ;;
+  *) die "usage: $0 tree | build PROFILE" ;;
 esac

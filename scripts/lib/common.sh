@@ -28,6 +28,18 @@ RUST_LIB_SRC_DIR=$XBRS_CACHE/src/rust-src-$RUST_VERSION/usr/src/rustc-$RUST_VERS
 TOOLS=$XBRS_CACHE/tools/bindgen-$BINDGEN_VERSION
 XEN_DIR=$XBRS_CACHE/xen-$XEN_DEB_VERSION-dom0-$DOM0_KERNEL_ABI
 
+# Kernel profiles: the xenbus core plus the config fragments (configs/NAME.config) it is built from.
+# The test profiles carry the debug fragment; the -perf ones are what the benchmark compares.
+profile_fragments() {
+  case $1 in
+    c) echo "base c debug" ;;
+    rust) echo "base rust debug" ;;
+    c-perf) echo "base c" ;;
+    rust-perf) echo "base rust" ;;
+    *) die "unknown kernel profile '$1' (c, rust, c-perf, rust-perf)" ;;
+  esac
+}
+
 log() { printf '[xenbus-rs %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf '[xenbus-rs] ERROR: %s\n' "$*" >&2; exit 1; }
 

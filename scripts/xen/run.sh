@@ -64,7 +64,9 @@ timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" < /dev/null 2>&1 |
   perl -MTime::HiRes=time -ne 'BEGIN{$|=1;$t0=time} s/\e\[[0-9;?]*[a-zA-Z]//g; s/\r//g; printf "%7.2f %s", time-$t0, $_' > "$LOG" &
 qpid=$!
 # Progress on our stdout: harness events and test results only; the full console is in $LOG.
-tail -n +1 -F --pid=$qpid "$LOG" 2>/dev/null | grep --line-buffered -E 'xbt: (not ok|ok|1\.\.)|xbt-event:|=== \[dom0|xbt-harness' &
+show='xbt: (not ok|ok|1\.\.)|xbt-event:|=== \[dom0|xbt-harness'
+[ "$MODE" = demo ] && show='^ *[0-9.]+ \[[a-z]+-pv\] [^[]|=== \[dom0|xbt-harness'
+tail -n +1 -F --pid=$qpid "$LOG" 2>/dev/null | grep --line-buffered -E "$show" &
 tpid=$!
 wait $qpid; rc=$?
 sleep 0.5; kill $tpid 2>/dev/null; wait $tpid 2>/dev/null
