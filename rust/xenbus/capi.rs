@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C ABI of `include/xen/xenbus.h` that the rest of the kernel calls (`manage.c`,
+//! `sys-hypervisor.c`, `privcmd.c`, xenfs, frontends, ...), implemented on the Rust core.
+//!
+//! `#[export]` checks every signature against the C declaration at build time. Semantics follow
+//! the C core: results are `kmalloc`ed and freed by the caller with `kfree`, errors come back as
+//! `ERR_PTR(-errno)` or `-errno`, waits are uninterruptible and have no timeout. The variadic
+//! functions (`xenbus_printf`, `xenbus_scanf`, `xenbus_gather`) are in the C glue, which formats
+//! and then calls these.
+
+use crate::{connection, request::WaitMode::Uninterruptible, xs::Store};
+use kernel::{bindings, prelude::*};
+
+fn store() -> Result<&'static Store> {
+    connection::get().map(|c| &*c.store).ok_or(ENODEV)
+}
+
+/// Borrows a C string argument; `NULL` is `EINVAL`.
+///
+/// # Safety
+///
+/// `s` is `NULL` or a NUL-terminated string valid for `'a`.
+unsafe fn c_str<'a>(s: *const c_char) -> Result<&'a [u8]> {
+    if s.is_null() {
+        return Err(EINVAL);
+    }
+    // SAFETY: Per the function's contract.
+    Ok(unsafe { CStr::from_char_ptr(s) }.to_bytes())
+}
+
+/// The C core's `join()`: `dir` alone if `node` is empty, `dir/node` otherwise.
+///
+/// # Safety
+///
+/// Both are `NULL` or NUL-terminated strings.
+unsafe fn join(dir: *const c_char, node: *const c_char) -> Result<KVec<u8>> {
+    // SAFETY: Per the function's contract.
+    let (dir, node) = unsafe { (c_str(dir)?, c_str(node)?) };
+    let mut path = KVec::with_capacity(dir.len() + node.len() + 1, GFP_KERNEL)?;
+    path.extend_from_slice(dir, GFP_KERNEL)?;
+    if !node.is_empty() {
+        path.push(b'/', GFP_KERNEL)?;
+        path.extend_from_slice(node, GFP_KERNEL)?;
+    }
+    Ok(path)
+}
+
+/// A `kmalloc`ed, NUL-terminated copy of `bytes`, for the caller to `kfree`.
+fn to_c_string(bytes: &[u8]) -> Result<*mut c_char> {
+    let mut v = KVec::with_capacity(bytes.len() + 1, GFP_KERNEL)?;
+    v.extend_from_slice(bytes, GFP_KERNEL)?;
+    v.push(0, GFP_KERNEL)?;
+    let (ptr, _, _) = v.into_raw_parts();
+    Ok(ptr.cast())
+}
+
+fn errno(r: Result) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Reads `dir/node`; returns a NUL-terminated copy and its length (without the NUL) in `len`.
+///
+/// # Safety
+///
+/// `dir` and `node` are NUL-terminated strings; `len` is `NULL` or writable.
+#[export]
+pub(crate) unsafe extern "C" fn xenbus_read(
+    t: bindings::xenbus_transaction,
+    dir: *const c_char,
+    node: *const c_char,
+    len: *mut c_uint,
+) -> *mut c_void {
+    let result = (|| -> Result<(*mut c_char, usize)> {
+        // SAFETY: Per the function's contract.
+        let path = unsafe { join(dir, node) }?;
+        let value = store()?.read(t.id, &path, Uninterruptible)?;
+        let out = to_c_string(&value)?;
+        Ok((out, value.len()))
+    })();
+    match result {
+        Ok((out, n)) => {
+            if !len.is_null() {
+                // SAFETY: `len` is writable (contract); `n <= XENSTORE_PAYLOAD_MAX` fits.
+                unsafe { *len = n as c_uint };
+            }
+            out.cast()
+        }
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// Writes `string` (without its NUL) to `dir/node`, creating missing parents.
+///
+/// # Safety
+///
+/// All three are NUL-terminated strings.
+#[export]
+pub(crate) unsafe extern "C" fn xenbus_write(
+    t: bindings::xenbus_transaction,
+    dir: *const c_char,
+    node: *const c_char,
+    string: *const c_char,
+) -> c_int {
+    errno((|| {
+        // SAFETY: Per the function's contract.
+        let path = unsafe { join(dir, node) }?;
+        // SAFETY: Per the function's contract.
+        let value = unsafe { c_str(string) }?;
+        store()?.write(t.id, &path, value, Uninterruptible)
+    })())
+}
+
+/// Lists the children of `dir/node`: an array of `*num` string pointers followed by the
+/// strings, in one allocation for the caller to `kfree`.
+///
+/// # Safety
+///
+/// `dir` and `node` are NUL-terminated strings; `num` is writable.
+#[export]
+pub(crate) unsafe extern "C" fn xenbus_directory(
+    t: bindings::xenbus_transaction,
+    dir: *const c_char,
+    node: *const c_char,
+    num: *mut c_uint,
+) -> *mut *mut c_char {
+    let result = (|| -> Result<(*mut *mut c_char, usize)> {
+        // SAFETY: Per the function's contract.
+        let path = unsafe { join(dir, node) }?;
+        let names = store()?.directory(t.id, &path, Uninterruptible)?;
+        pack_strings(&names)
+    })();
+    match result {
+        Ok((array, n)) => {
+            if !num.is_null() {
+                // SAFETY: `num` is writable (contract).
+                unsafe { *num = n as c_uint };
+            }
+            array
+        }
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// Builds the `char **` layout of `xenbus_directory` from `a\0b\0...`.
+fn pack_strings(names: &[u8]) -> Result<(*mut *mut c_char, usize)> {
+    let count = names.iter().filter(|&&b| b == 0).count();
+    let word = core::mem::size_of::<usize>();
+    let words = count + names.len().div_ceil(word);
+    let mut buf = KVec::from_elem(0usize, words.max(1), GFP_KERNEL)?;
+    let base = buf.as_mut_ptr();
+    // SAFETY: `buf` holds `count` pointer words followed by at least `names.len()` bytes.
+    let strings = unsafe { base.add(count) }.cast::<u8>();
+    // SAFETY: The destination has room for `names.len()` bytes (see above) and does not overlap.
+    unsafe { core::ptr::copy_nonoverlapping(names.as_ptr(), strings, names.len()) };
+    let mut start = 0;
+    let mut index = 0;
+    for (i, &b) in names.iter().enumerate() {
+        if b == 0 {
+            if let Some(slot) = buf.get_mut(index) {
+                // SAFETY: `start < names.len()`, inside the copied strings.
+                *slot = unsafe { strings.add(start) } as usize;
+            }
+            index += 1;
+            start = i + 1;
+        }
+    }
+    let (ptr, _, _) = buf.into_raw_parts();
+    Ok((ptr.cast(), count))
+}
+
+/// Whether `dir/node` exists (1) or not (0).
+///
+/// # Safety
+///
+/// `dir` and `node` are NUL-terminated strings.
+#[export]
+pub(crate) unsafe extern "C" fn xenbus_exists(
+    t: bindings::xenbus_transaction,
+    dir: *const c_char,
+    node: *const c_char,
+) -> c_int {
+    // SAFETY: Per the function's contract.
+    let path = unsafe { join(dir, node) };
+    let exists = path.and_then(|p| store()?.directory(t.id, &p, Uninterruptible)).is_ok();
+    c_int::from(exists)
+}
+
+/// Removes `dir/node` and everything below it.
+///
+/// # Safety
+///
+/// `dir` and `node` are NUL-terminated strings.
+#[export]
+pub(crate) unsafe extern "C" fn xenbus_rm(
+    t: bindings::xenbus_transaction,
+    dir: *const c_char,
+    node: *const c_char,
+) -> c_int {
+    errno((|| {
+        // SAFETY: Per the function's contract.
+        let path = unsafe { join(dir, node) }?;
+        store()?.rm(t.id, &path, Uninterruptible)
+    })())
+}
+
+/// Starts a transaction and stores its id in `*t`.
+///
+/// # Safety
+///
+/// `t` is writable.
+#[export]
+pub(crate) unsafe extern "C" fn xenbus_transaction_start(t: *mut bindings::xenbus_transaction) -> c_int {
+    match store().and_then(|s| s.transaction_start(Uninterruptible)) {
+        Ok(id) => {
+            if t.is_null() {
+                return EINVAL.to_errno();
+            }
+            // SAFETY: `t` is writable (contract).
+            unsafe { (*t).id = id };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Ends transaction `t`: commits unless `abort`; a conflict is `-EAGAIN`.
+///
+/// # Safety
+///
+/// None beyond the C API's: `t` came from `xenbus_transaction_start`.
+#[export]
+pub(crate) unsafe extern "C" fn xenbus_transaction_end(t: bindings::xenbus_transaction, abort: bool) -> c_int {
+    errno(store().and_then(|s| s.transaction_end(t.id, !abort, Uninterruptible)))
+}
+
+/// Registers `watch`; its callback runs for every change under `watch->node`.
+///
+/// # Safety
+///
+/// `watch` is valid and stays valid and unmoved until `unregister_xenbus_watch(watch)` returns.
+#[export]
+pub(crate) unsafe extern "C" fn register_xenbus_watch(watch: *mut bindings::xenbus_watch) -> c_int {
+    let Some(watch) = core::ptr::NonNull::new(watch) else {
+        return EINVAL.to_errno();
+    };
+    let Some(c) = connection::get() else {
+        return ENODEV.to_errno();
+    };
+    errno(c.watches.register_c(&*c.store, watch))
+}
+
+/// Unregisters `watch`. When it returns, no callback of `watch` runs or will run, unless it is
+/// called from that callback itself.
+///
+/// # Safety
+///
+/// `watch` was registered with `register_xenbus_watch`.
+#[export]
+pub(crate) unsafe extern "C" fn unregister_xenbus_watch(watch: *mut bindings::xenbus_watch) {
+    let (Some(watch), Some(c)) = (core::ptr::NonNull::new(watch), connection::get()) else {
+        return;
+    };
+    c.watches.unregister_c(&*c.store, watch);
+}
+
+/// Prepares for suspend: waits for requests and kernel transactions, then stops the ring.
+#[export]
+pub(crate) extern "C" fn xs_suspend() {
+    if let Some(c) = connection::get() {
+        c.suspend();
+    }
+}
+
+/// Restarts after resume: new event channel, fresh ring state, watches registered again.
+#[export]
+pub(crate) extern "C" fn xs_resume() {
+    if let Some(c) = connection::get() {
+        c.resume();
+    }
+}
+
+/// The suspend was cancelled: carry on.
+#[export]
+pub(crate) extern "C" fn xs_suspend_cancel() {
+    if let Some(c) = connection::get() {
+        c.suspend_cancel();
+    }
+}
+
+/// Sets the HVM callback (`HVM_PARAM_CALLBACK_IRQ`); probes xenstore if it was waiting for it.
+#[export]
+pub(crate) extern "C" fn xen_set_callback_via(via: u64) -> c_int {
+    // SAFETY: Sets one HVM parameter of this domain.
+    let ret = unsafe { bindings::xen_hvm_set_parameter(kernel::xen::hvm_param::CALLBACK_IRQ as c_int, via) };
+    if ret != 0 {
+        return ret;
+    }
+    if let Some(c) = connection::get() {
+        if !c.is_ready() && c.defer_for_callback() {
+            c.probe();
+        }
+    }
+    0
+}
+
+/// `postcore_initcall` from the glue.
+#[export]
+pub(crate) extern "C" fn xenbus_rs_init() -> c_int {
+    match crate::connection::init() {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `device_initcall` from the glue: mark xenstore ready unless an HVM guest must wait for its
+/// callback vector (then `xen_set_callback_via` does it).
+#[export]
+pub(crate) extern "C" fn xenbus_rs_probe_initcall() -> c_int {
+    let Some(c) = connection::get() else {
+        return ENODEV.to_errno();
+    };
+    if !c.defer_for_callback() {
+        c.probe();
+    }
+    0
+}

@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Moving messages between the request table and the shared ring.
+//!
+//! [`Engine`] owns both directions of the ring. Callers [`Engine::submit`] requests, which get a
+//! request id from the table and wait in a FIFO; [`Engine::pump`], run only by the ring I/O
+//! thread (or by a test), copies queued requests into the ring (a message may take many passes
+//! when the ring is full), assembles incoming messages (likewise), hands watch events to an
+//! [`EventSink`] and replies to their requests, matched by `req_id` in any order.
+//!
+//! Locking: `queue` (a spinlock) is taken by submitters and briefly by the pump; `io` (a mutex)
+//! is held by the pump for a whole pass and by suspend to keep the pump away. No lock is held
+//! while a caller waits for its reply.
+//!
+//! Anything wrong on the ring (indexes more than a ring apart, a header longer than the
+//! protocol allows, xenstored's `error` field set) makes the connection unusable: every pending
+//! and future request fails with `EIO` and one message says why. A reply for an unknown
+//! `req_id` is dropped with a rate-limited message.
+
+use crate::{
+    ratelimit::{warn_ratelimited, RateLimit},
+    request::{Completed, Reply, Request, WaitMode},
+};
+use kernel::{
+    new_condvar, new_mutex, new_spinlock,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, CondVar, Mutex, SpinLock,
+    },
+    xen::xenstore::proto::{
+        reqtable::ReqTable,
+        ring::{ring_read, ring_write, RingError, RingPage},
+        wire::{self, Header, MessageReader, MessageWriter, MsgType},
+    },
+};
+
+/// Requests queued or on the wire at once. Callers beyond this wait for a free slot.
+pub(crate) const MAX_IN_FLIGHT: usize = 128;
+
+/// Kicks the other end (xenstored) after we changed the ring.
+pub(crate) trait Peer: Sync {
+    /// Signals the event channel.
+    fn notify(&self);
+}
+
+/// Receives watch events read from the ring.
+pub(crate) trait EventSink: Sync {
+    /// `payload` is the raw `WATCH_EVENT` payload, still to be validated.
+    fn watch_event(&self, payload: &[u8]);
+}
+
+/// Why the connection was given up.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Fatal {
+    /// Response ring indexes more than a ring apart.
+    ResponseIndexes { cons: u32, prod: u32 },
+    /// Request ring indexes more than a ring apart.
+    RequestIndexes { cons: u32, prod: u32 },
+    /// A message header announced more than `XENSTORE_PAYLOAD_MAX` bytes.
+    HeaderLength(u32),
+    /// xenstored set the ring's `error` field.
+    ServerError(u32),
+}
+
+/// A FIFO of slot numbers with room for every slot.
+struct SlotFifo {
+    slots: [u16; MAX_IN_FLIGHT],
+    head: usize,
+    len: usize,
+}
+
+impl SlotFifo {
+    fn push(&mut self, slot: usize) -> bool {
+        if self.len >= MAX_IN_FLIGHT {
+            return false;
+        }
+        let at = (self.head + self.len) % MAX_IN_FLIGHT;
+        // `slot < MAX_IN_FLIGHT <= u16::MAX` (the table hands out slots below its capacity).
+        self.slots[at] = slot as u16;
+        self.len += 1;
+        true
+    }
+
+    fn pop(&mut self) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let slot = usize::from(self.slots[self.head]);
+        self.head = (self.head + 1) % MAX_IN_FLIGHT;
+        self.len -= 1;
+        Some(slot)
+    }
+
+    fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+}
+
+struct QueueState {
+    table: ReqTable<MAX_IN_FLIGHT>,
+    slots: KVec<Option<Arc<Request>>>,
+    to_send: SlotFifo,
+    fatal: Option<Fatal>,
+}
+
+/// The pump's side of the ring (held for a whole pass).
+struct IoState {
+    reader: MessageReader,
+    writer: MessageWriter,
+    /// The request whose bytes `writer` holds (kept alive until fully written).
+    writing: Option<Arc<Request>>,
+}
+
+/// Counters for diagnostics and tests.
+pub(crate) struct Stats {
+    pub(crate) replies: Atomic<u64>,
+    pub(crate) unknown_replies: Atomic<u64>,
+    pub(crate) watch_events: Atomic<u64>,
+    pub(crate) notifications: Atomic<u64>,
+}
+
+/// Both directions of one xenstore ring.
+#[pin_data]
+pub(crate) struct Engine<P: RingPage + Send + Sync> {
+    page: P,
+    #[pin]
+    queue: SpinLock<QueueState>,
+    #[pin]
+    slot_free: CondVar,
+    #[pin]
+    io: Mutex<IoState>,
+    #[pin]
+    unknown_limit: RateLimit,
+    /// Set while suspended: the pump leaves the ring alone.
+    paused: Atomic<bool>,
+    pub(crate) stats: Stats,
+}
+
+impl<P: RingPage + Send + Sync> Engine<P> {
+    /// An engine over `page`, with every slot free.
+    pub(crate) fn new(page: P) -> Result<Arc<Self>> {
+        let mut slots = KVec::with_capacity(MAX_IN_FLIGHT, GFP_KERNEL)?;
+        for _ in 0..MAX_IN_FLIGHT {
+            slots.push(None, GFP_KERNEL)?;
+        }
+        Arc::pin_init(
+            try_pin_init!(Self {
+                page,
+                queue <- new_spinlock!(QueueState {
+                    table: ReqTable::new(),
+                    slots,
+                    to_send: SlotFifo { slots: [0; MAX_IN_FLIGHT], head: 0, len: 0 },
+                    fatal: None,
+                }, "xenbus_rs_queue"),
+                slot_free <- new_condvar!("xenbus_rs_slot_free"),
+                io <- new_mutex!(IoState {
+                    reader: MessageReader::new(),
+                    writer: MessageWriter::new(),
+                    writing: None,
+                }, "xenbus_rs_io"),
+                unknown_limit <- RateLimit::new(),
+                paused: Atomic::new(false),
+                stats: Stats {
+                    replies: Atomic::new(0),
+                    unknown_replies: Atomic::new(0),
+                    watch_events: Atomic::new(0),
+                    notifications: Atomic::new(0),
+                },
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The ring page.
+    pub(crate) fn page(&self) -> &P {
+        &self.page
+    }
+
+    /// Why the connection is unusable, if it is.
+    pub(crate) fn fatal(&self) -> Option<Fatal> {
+        self.queue.lock().fatal
+    }
+
+    /// Queues `req` for sending; waits (as `mode` says) while every slot is taken.
+    pub(crate) fn submit(&self, req: Arc<Request>, mode: WaitMode) -> Result {
+        let mut q = self.queue.lock();
+        loop {
+            if q.fatal.is_some() {
+                return Err(EIO);
+            }
+            if let Some((slot, _req_id)) = q.table.alloc() {
+                if let Some(entry) = q.slots.get_mut(slot) {
+                    *entry = Some(req);
+                }
+                if !q.to_send.push(slot) {
+                    // Cannot happen: every slot fits in the FIFO. Undo rather than lose it.
+                    q.table.free(slot);
+                    if let Some(entry) = q.slots.get_mut(slot) {
+                        *entry = None;
+                    }
+                    return Err(EBUSY);
+                }
+                return Ok(());
+            }
+            match mode {
+                WaitMode::Uninterruptible => self.slot_free.wait(&mut q),
+                WaitMode::Killable => {
+                    if self.slot_free.wait_killable(&mut q) {
+                        return Err(EINTR);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Like [`Engine::submit`] but never waits (for the pump's own requests).
+    pub(crate) fn try_submit(&self, req: Arc<Request>) -> Result {
+        let mut q = self.queue.lock();
+        if q.fatal.is_some() {
+            return Err(EIO);
+        }
+        let (slot, _) = q.table.alloc().ok_or(EBUSY)?;
+        if let Some(entry) = q.slots.get_mut(slot) {
+            *entry = Some(req);
+        }
+        if !q.to_send.push(slot) {
+            q.table.free(slot);
+            return Err(EBUSY);
+        }
+        Ok(())
+    }
+
+    /// Moves bytes both ways until neither direction makes progress.
+    pub(crate) fn pump(&self, sink: &dyn EventSink, peer: &dyn Peer, server_error: impl Fn() -> u32) {
+        let mut io = self.io.lock();
+        loop {
+            if self.fatal().is_some() || self.paused.load(Relaxed) {
+                return;
+            }
+            let err = server_error();
+            if err != 0 {
+                self.fail(Fatal::ServerError(err), &mut io);
+                return;
+            }
+            let mut progress = false;
+            match self.read_pass(&mut io, sink) {
+                Ok(p) => progress |= p,
+                Err(f) => {
+                    self.fail(f, &mut io);
+                    peer.notify();
+                    return;
+                }
+            }
+            match self.write_pass(&mut io) {
+                Ok(p) => progress |= p,
+                Err(f) => {
+                    self.fail(f, &mut io);
+                    peer.notify();
+                    return;
+                }
+            }
+            if !progress {
+                return;
+            }
+            self.stats.notifications.fetch_add(1, Relaxed);
+            peer.notify();
+        }
+    }
+
+    fn read_pass(&self, io: &mut IoState, sink: &dyn EventSink) -> Result<bool, Fatal> {
+        let mut progress = false;
+        loop {
+            let n = match ring_read(&self.page, io.reader.spare_mut()) {
+                Ok(n) => n,
+                Err(RingError::BadIndexes { cons, prod }) => {
+                    return Err(Fatal::ResponseIndexes { cons, prod })
+                }
+            };
+            if n == 0 {
+                return Ok(progress);
+            }
+            progress = true;
+            if io.reader.commit(n).is_err() {
+                let len = io.reader.header().map(|h| h.len).unwrap_or(u32::MAX);
+                return Err(Fatal::HeaderLength(len));
+            }
+            if let Some((header, payload)) = io.reader.message() {
+                self.dispatch(header, payload, sink);
+                io.reader.reset();
+            }
+        }
+    }
+
+    fn write_pass(&self, io: &mut IoState) -> Result<bool, Fatal> {
+        let mut progress = false;
+        loop {
+            if !io.writer.is_busy() {
+                io.writing = None;
+                let Some((req, req_id)) = self.next_to_send() else {
+                    return Ok(progress);
+                };
+                let header = Header {
+                    ty: req.ty,
+                    req_id,
+                    tx_id: req.tx_id,
+                    len: req.payload.len() as u32,
+                };
+                if io.writer.load_raw(&header, &req.payload).is_err() {
+                    // Payloads are checked when requests are built; fail this one alone.
+                    self.fail_request(req_id, EINVAL);
+                    continue;
+                }
+                io.writing = Some(req);
+            }
+            let n = match ring_write(&self.page, io.writer.pending()) {
+                Ok(n) => n,
+                Err(RingError::BadIndexes { cons, prod }) => {
+                    return Err(Fatal::RequestIndexes { cons, prod })
+                }
+            };
+            if n == 0 {
+                return Ok(progress);
+            }
+            progress = true;
+            // `n` never exceeds what `pending()` offered.
+            let _ = io.writer.advance(n);
+            if io.writer.is_done() {
+                io.writer.reset();
+                io.writing = None;
+            }
+        }
+    }
+
+    /// The next queued request and its wire `req_id`.
+    fn next_to_send(&self) -> Option<(Arc<Request>, u32)> {
+        let mut q = self.queue.lock();
+        while let Some(slot) = q.to_send.pop() {
+            let req_id = q.table.req_id(slot);
+            if let (Some(id), Some(Some(req))) = (req_id, q.slots.get(slot)) {
+                return Some((req.clone(), id));
+            }
+        }
+        None
+    }
+
+    fn take_request(&self, req_id: u32) -> Option<Arc<Request>> {
+        let mut q = self.queue.lock();
+        let slot = q.table.lookup(req_id).ok()?;
+        q.table.free(slot);
+        let req = q.slots.get_mut(slot).and_then(Option::take);
+        self.slot_free.notify_all();
+        req
+    }
+
+    fn fail_request(&self, req_id: u32, err: Error) {
+        if let Some(req) = self.take_request(req_id) {
+            let _ = req.complete(Err(err));
+        }
+    }
+
+    fn dispatch(&self, header: Header, payload: &[u8], sink: &dyn EventSink) {
+        if header.ty == MsgType::WatchEvent.as_u32() {
+            self.stats.watch_events.fetch_add(1, Relaxed);
+            sink.watch_event(payload);
+            return;
+        }
+        let Some(req) = self.take_request(header.req_id) else {
+            self.stats.unknown_replies.fetch_add(1, Relaxed);
+            warn_ratelimited!(
+                self.unknown_limit,
+                "dropped a reply for unknown req_id {} (type {}, {} bytes)\n",
+                header.req_id,
+                header.ty,
+                header.len
+            );
+            return;
+        };
+        self.stats.replies.fetch_add(1, Relaxed);
+        let outcome = KVec::from_elem(0u8, payload.len(), GFP_KERNEL)
+            .map_err(|_| ENOMEM)
+            .map(|mut copy| {
+                copy.copy_from_slice(payload);
+                Reply { ty: header.ty, payload: copy }
+            });
+        if let Completed::Orphaned(Some(reply)) = req.complete(outcome) {
+            self.abort_orphaned_transaction(&req, &reply);
+        }
+    }
+
+    /// A caller gave up on `TRANSACTION_START` but xenstored opened the transaction: end it,
+    /// or it would count against the domain's transaction quota forever.
+    fn abort_orphaned_transaction(&self, req: &Request, reply: &Reply) {
+        let start = MsgType::TransactionStart.as_u32();
+        if req.ty != start || reply.ty != start {
+            return;
+        }
+        if let Ok(tx_id) = wire::transaction_id(&reply.payload) {
+            self.abort_transaction_async(tx_id);
+        }
+    }
+
+    /// Ends transaction `tx_id` with an abort, without waiting for the reply.
+    pub(crate) fn abort_transaction_async(&self, tx_id: u32) {
+        let Ok(mut payload) = KVec::with_capacity(2, GFP_KERNEL) else {
+            return;
+        };
+        if payload.extend_from_slice(b"F\0", GFP_KERNEL).is_err() {
+            return;
+        }
+        if let Ok(end) = Request::new(MsgType::TransactionEnd.as_u32(), tx_id, payload) {
+            if self.try_submit(end).is_err() {
+                pr_warn!("could not end orphaned transaction {}\n", tx_id);
+            }
+        }
+    }
+
+    /// Gives up the connection: every request fails with `EIO`, now and later.
+    fn fail(&self, why: Fatal, io: &mut IoState) {
+        let mut failed = KVec::new();
+        {
+            let mut q = self.queue.lock();
+            if q.fatal.is_some() {
+                return;
+            }
+            q.fatal = Some(why);
+            q.to_send.clear();
+            q.table.free_all();
+            for entry in q.slots.iter_mut() {
+                if let Some(req) = entry.take() {
+                    // Dropping under the spinlock is fine, but completing is done outside.
+                    if failed.push(req, GFP_ATOMIC).is_err() {
+                        break;
+                    }
+                }
+            }
+            self.slot_free.notify_all();
+        }
+        io.reader.reset();
+        io.writer.reset();
+        io.writing = None;
+        match why {
+            Fatal::ResponseIndexes { cons, prod } => pr_err!(
+                "response ring indexes corrupt (cons {:#x}, prod {:#x}): xenstore unusable, requests fail with EIO\n",
+                cons, prod
+            ),
+            Fatal::RequestIndexes { cons, prod } => pr_err!(
+                "request ring indexes corrupt (cons {:#x}, prod {:#x}): xenstore unusable, requests fail with EIO\n",
+                cons, prod
+            ),
+            Fatal::HeaderLength(len) => pr_err!(
+                "message header announces {} bytes (max {}): xenstore unusable, requests fail with EIO\n",
+                len, wire::PAYLOAD_MAX
+            ),
+            Fatal::ServerError(code) => pr_err!(
+                "xenstored reports ring error {}: xenstore unusable, requests fail with EIO\n",
+                code
+            ),
+        }
+        for req in failed.iter() {
+            let _ = req.complete(Err(EIO));
+        }
+    }
+
+    /// Starts over after a resume: no partial message survives, requests still in flight fail
+    /// (xenstored forgot them), and the ring is usable again.
+    pub(crate) fn reset_after_resume(&self) {
+        let mut io = self.io.lock();
+        io.reader.reset();
+        io.writer.reset();
+        io.writing = None;
+        let mut failed = KVec::new();
+        {
+            let mut q = self.queue.lock();
+            q.fatal = None;
+            q.to_send.clear();
+            q.table.free_all();
+            for entry in q.slots.iter_mut() {
+                if let Some(req) = entry.take() {
+                    if failed.push(req, GFP_ATOMIC).is_err() {
+                        break;
+                    }
+                }
+            }
+            self.slot_free.notify_all();
+        }
+        for req in failed.iter() {
+            let _ = req.complete(Err(EAGAIN));
+        }
+    }
+
+    /// Keeps the pump away from the ring (suspend) or lets it back. Pausing waits for a pass
+    /// in progress to end.
+    pub(crate) fn pause(&self, paused: bool) {
+        self.paused.store(paused, Relaxed);
+        drop(self.io.lock());
+    }
+}

@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The one xenstore connection of this kernel: bring-up, the ring I/O thread, the event
+//! channel interrupt, suspend and resume.
+//!
+//! Bring-up follows the C core's order: `xenbus_rs_init` (postcore) finds the store, maps the
+//! ring and starts the threads; `xenbus_rs_probe_initcall` (device) marks xenstore ready and runs
+//! the notifier chain, which is when the kernel's users (shutdown watch, xenfs, frontends) start
+//! talking. HVM guests whose callback vector is not working yet are probed later, from
+//! `xen_set_callback_via`.
+
+use crate::{
+    comms::{Engine, Peer},
+    request::WaitMode,
+    ring::SharedRing,
+    store::{self, Location},
+    thread::{self, ThreadBody},
+    watch::Watches,
+    xs::{IoWake, Store},
+};
+use core::ptr::NonNull;
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        Arc,
+    },
+    xen,
+};
+
+/// The xenstore connection.
+pub(crate) struct Core {
+    pub(crate) store: Arc<Store>,
+    pub(crate) watches: Arc<Watches>,
+    kind: Kind,
+    evtchn: Atomic<u32>,
+    irq: Atomic<i32>,
+    ready: Atomic<bool>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pv,
+    Hvm,
+}
+
+static CORE: Atomic<*mut Core> = Atomic::new(core::ptr::null_mut());
+
+/// The connection, once `xenbus_rs_init` has set it up.
+pub(crate) fn get() -> Option<&'static Core> {
+    let core = CORE.load(Acquire);
+    // SAFETY: `CORE` is set once, to a leaked `KBox<Core>` that is never freed.
+    unsafe { core.as_ref() }
+}
+
+struct EvtchnPeer<'a>(&'a Core);
+
+impl Peer for EvtchnPeer<'_> {
+    fn notify(&self) {
+        // SAFETY: Sending on our own store event channel has no memory-safety preconditions.
+        unsafe { bindings::notify_remote_via_evtchn(self.0.evtchn.load(Relaxed)) };
+    }
+}
+
+struct IoThread;
+
+impl ThreadBody for IoThread {
+    fn run(self: Arc<Self>) {
+        let Some(core) = get() else { return };
+        // Replies may be needed to make progress on memory reclaim (a block frontend that
+        // reconnects): never recurse into I/O to allocate.
+        // SAFETY: Sets a flag of the current task; it is never restored (the thread never ends).
+        let _ = unsafe { bindings::memalloc_noio_save() };
+        loop {
+            let ring = core.store.engine.page();
+            core.store.engine.pump(&*core.watches, &EvtchnPeer(core), || ring.server_error());
+            core.store.wake.wait();
+        }
+    }
+}
+
+unsafe extern "C" fn store_interrupt(_irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
+    // SAFETY: `dev_id` is the `IoWake` of the leaked (never freed) core, see `bind_irq`.
+    let wake = unsafe { &*dev_id.cast::<IoWake>() };
+    wake.kick();
+    bindings::irqreturn::IRQ_HANDLED
+}
+
+fn set_domain_type(kind: bindings::xenstore_init) {
+    // SAFETY: Plain store to an exported variable that is only written during bring-up.
+    unsafe { bindings::xen_store_domain_type = kind };
+}
+
+/// `postcore_initcall`: find and map the store, start the threads, bind the interrupt.
+pub(crate) fn init() -> Result {
+    if !xen::is_xen_domain() {
+        return Err(ENODEV);
+    }
+    set_domain_type(bindings::xenstore_init_XS_UNKNOWN);
+    let (kind, location) = if xen::is_pv_domain() {
+        let (mfn, evtchn) = store::pv_start_info().ok_or(ENODEV)?;
+        (Kind::Pv, store::locate_pv(mfn, evtchn))
+    } else {
+        (Kind::Hvm, store::locate_hvm(&store::XenHvmParams, xen::is_initial_domain())?)
+    };
+    let (page, evtchn) = match location {
+        Location::Local => {
+            set_domain_type(bindings::xenstore_init_XS_LOCAL);
+            pr_info!("this domain runs xenstored itself (dom0): not supported by the Rust core, xenstore disabled\n");
+            return Err(ENODEV);
+        }
+        Location::Pv { mfn, evtchn } => {
+            // SAFETY: The toolstack gave us this frame for the store; it is part of our memory
+            // and mapped in the kernel's direct map.
+            let page = unsafe { bindings::xen_gfn_to_virt(mfn as c_ulong) }.cast::<u8>();
+            (NonNull::new(page), evtchn)
+        }
+        Location::Hvm { pfn, evtchn } => (map_hvm_page(pfn), evtchn),
+        Location::HvmLate { evtchn } => (None, evtchn),
+    };
+    let page = match (page, location) {
+        (Some(page), _) => page,
+        (None, Location::HvmLate { .. }) => {
+            pr_err!("xenstore is not ready yet (HVM_PARAM_STORE_PFN unset); late initialisation is not supported\n");
+            return Err(ENODEV);
+        }
+        (None, _) => {
+            pr_err!("cannot map the xenstore ring\n");
+            return Err(ENOMEM);
+        }
+    };
+    // SAFETY: `page` is the mapped store page, never unmapped (the core lives forever).
+    let ring = unsafe { SharedRing::new(page) };
+    if kind == Kind::Hvm && ring.connection() != 0 {
+        pr_err!("xenstore ring is not connected yet; late initialisation is not supported\n");
+        return Err(ENODEV);
+    }
+    let (quiescent, cons, prod) = ring.quiesce_responses();
+    if !quiescent {
+        pr_err!("request ring is not quiescent ({:#x}:{:#x})\n", cons, prod);
+    }
+    let features = ring.server_features();
+    let engine = Engine::new(ring)?;
+    let store = Store::new(engine)?;
+    let watches = Watches::new()?;
+    let core = KBox::new(
+        Core {
+            store,
+            watches,
+            kind,
+            evtchn: Atomic::new(evtchn),
+            irq: Atomic::new(-1),
+            ready: Atomic::new(false),
+        },
+        GFP_KERNEL,
+    )?;
+    let core = KBox::into_raw(core);
+    CORE.store(core, Release);
+    let core = get().ok_or(ENODEV)?;
+    set_domain_type(if kind == Kind::Pv {
+        bindings::xenstore_init_XS_PV
+    } else {
+        bindings::xenstore_init_XS_HVM
+    });
+    // SAFETY: Plain stores to exported variables, written only during bring-up and resume.
+    unsafe {
+        bindings::xen_store_evtchn = evtchn as c_int;
+        bindings::xen_store_interface = page.as_ptr().cast();
+    }
+    thread::spawn(c"xenbus", Arc::new(IoThread, GFP_KERNEL)?)?;
+    core.watches.start()?;
+    core.bind_irq()?;
+    if kind == Kind::Pv {
+        // SAFETY: Plain store to an exported flag; PV stores are usable from here on.
+        unsafe { bindings::xenstored_ready = 1 };
+    }
+    let kind_name = if kind == Kind::Pv { "PV" } else { "HVM" };
+    pr_info!(
+        "Rust xenstore core: {} ring, event channel {}, server features {:#x}\n",
+        kind_name,
+        evtchn,
+        features
+    );
+    Ok(())
+}
+
+fn map_hvm_page(pfn: u64) -> Option<NonNull<u8>> {
+    // Xen pages are 4 KiB whatever the kernel's page size (`XEN_PAGE_SIZE`).
+    const XEN_PAGE_SIZE: u64 = 4096;
+    let phys = pfn.checked_mul(XEN_PAGE_SIZE)?;
+    // SAFETY: Maps one page of guest memory that Xen designated as the store ring.
+    let page = unsafe {
+        bindings::memremap(
+            phys as bindings::resource_size_t,
+            XEN_PAGE_SIZE as usize,
+            bindings::MEMREMAP_WB as c_ulong,
+        )
+    };
+    NonNull::new(page.cast::<u8>())
+}
+
+impl Core {
+    fn bind_irq(&self) -> Result {
+        let wake: *const IoWake = &self.store.wake;
+        // SAFETY: The handler matches `irq_handler_t`; `wake` lives as long as the core (forever).
+        let irq = unsafe {
+            bindings::bind_evtchn_to_irqhandler(
+                self.evtchn.load(Relaxed),
+                Some(store_interrupt),
+                0,
+                c"xenbus".as_ptr().cast(),
+                wake.cast_mut().cast(),
+            )
+        };
+        if irq < 0 {
+            pr_err!("binding the xenstore event channel failed: {}\n", irq);
+            return Err(Error::from_errno(irq));
+        }
+        self.irq.store(irq, Relaxed);
+        Ok(())
+    }
+
+    /// Marks xenstore ready and tells the kernel (the notifier chain). Runs once.
+    pub(crate) fn probe(&self) {
+        if self.ready.xchg(true, Relaxed) {
+            return;
+        }
+        // SAFETY: Plain store to an exported flag.
+        unsafe { bindings::xenstored_ready = 1 };
+        if self.kind == Kind::Hvm {
+            self.reset_watches();
+        }
+        // SAFETY: The glue's notifier call has no preconditions beyond process context.
+        unsafe { bindings::xenbus_rs_notify_ready() };
+    }
+
+    /// After kexec, a new kernel must drop the watches its predecessor left behind.
+    fn reset_watches(&self) {
+        if xen::is_initial_domain() {
+            return;
+        }
+        let feature = self
+            .store
+            .read(0, b"control/platform-feature-xs_reset_watches", WaitMode::Uninterruptible);
+        let enabled = matches!(feature, Ok(v) if v.first().is_some_and(|&b| b != b'0'));
+        if enabled {
+            if let Err(e) = self.store.reset_watches() {
+                if e != EEXIST {
+                    pr_warn!("xs_reset_watches failed: {:?}\n", e);
+                }
+            }
+        }
+    }
+
+    /// Whether an HVM guest must wait for `xen_set_callback_via` before using the store.
+    pub(crate) fn defer_for_callback(&self) -> bool {
+        // SAFETY: Reads a flag set during early boot.
+        self.kind == Kind::Hvm && !unsafe { bindings::xen_have_vector_callback }
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Relaxed)
+    }
+
+    /// `xs_suspend`: no new requests, wait for the ones in flight and for open transactions,
+    /// then keep the I/O thread off the ring.
+    pub(crate) fn suspend(&self) {
+        self.store.gate.suspend();
+        self.store.engine.pause(true);
+    }
+
+    /// `xs_resume`: the ring may have been reset and the event channel renumbered.
+    pub(crate) fn resume(&self) {
+        let evtchn = match self.kind {
+            Kind::Pv => store::pv_start_info().map(|(_, e)| e),
+            Kind::Hvm => {
+                use crate::store::HvmParams;
+                store::XenHvmParams
+                    .get(kernel::xen::hvm_param::STORE_EVTCHN)
+                    .ok()
+                    .and_then(|v| u32::try_from(v).ok())
+            }
+        };
+        match evtchn {
+            Some(e) if e != 0 => self.evtchn.store(e, Relaxed),
+            _ => pr_warn!("cannot update the xenstore event channel after resume\n"),
+        }
+        let evtchn = self.evtchn.load(Relaxed);
+        // SAFETY: Plain store to an exported variable.
+        unsafe { bindings::xen_store_evtchn = evtchn as c_int };
+        // SAFETY: `irq` is the interrupt we bound at init; rebinding it is what the C core does.
+        unsafe { bindings::rebind_evtchn_irq(evtchn, self.irq.load(Relaxed)) };
+        self.store.engine.reset_after_resume();
+        let (_, cons, prod) = self.store.engine.page().quiesce_responses();
+        if cons != prod {
+            pr_err!("request ring is not quiescent after resume ({:#x}:{:#x})\n", cons, prod);
+        }
+        self.store.engine.pause(false);
+        self.store.gate.release(true);
+        self.store.wake.kick();
+        self.watches.reregister_all(&*self.store);
+    }
+
+    /// `xs_suspend_cancel`: the suspend did not happen; carry on as before.
+    pub(crate) fn suspend_cancel(&self) {
+        self.store.engine.pause(false);
+        self.store.gate.release(false);
+        self.store.wake.kick();
+    }
+}

@@ -1,0 +1,511 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/dev/xen/xenbus` (and `/proc/xen/xenbus` through xenfs): userspace's door to xenstore.
+//!
+//! Userspace writes raw `xsd_sockmsg` messages, in any number of `write()`s and several per
+//! `write()`, and reads replies and watch events. As in the C device:
+//!
+//! - the buffer holds at most 4096 bytes including the 16-byte header: a header announcing more
+//!   is `E2BIG`, a write that would overflow it is `EINVAL`, and the partial message is dropped;
+//! - `WATCH`/`UNWATCH` are handled here: the kernel registers its own watch and hands events to
+//!   the file with the user's token; the reply is a synthesized `OK`;
+//! - transactions are tracked per file: a `tx_id` the file does not own gets an `ENOENT` error
+//!   reply, a `TRANSACTION_END` body other than `T`/`F` an `EINVAL` one, and a transaction from
+//!   before a suspend/resume `EAGAIN` on commit (an abort is answered `OK`);
+//! - every other type is forwarded to xenstored with the user's `req_id` restored in the reply,
+//!   except `RESET_WATCHES`, which would drop every watch of the kernel and is refused (`EACCES`).
+//!
+//! Bounds (the C device has none): [`MAX_OUTSTANDING`] requests in flight plus unread replies
+//! (a writer beyond it waits, or gets `EAGAIN` with `O_NONBLOCK`: no reply is ever dropped),
+//! [`MAX_QUEUED_EVENTS`] unread watch events (newer events are dropped and counted, like
+//! FreeBSD's cap of 1000), [`MAX_WATCHES`] watches and [`MAX_TRANSACTIONS`] transactions per
+//! file. Closing the file aborts its transactions and removes its watches; the memory itself
+//! may be freed later on the ring thread, which never blocks for it.
+
+use crate::{
+    ratelimit::{warn_ratelimited, RateLimit},
+    request::{Reply, ReplySink, Request, WaitMode},
+    watch::{without_nul, WatchSink, Watches},
+    xs::Store,
+};
+use kernel::{
+    new_condvar, new_mutex, new_spinlock,
+    prelude::*,
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        poll::PollCondVarBox,
+        Arc, ArcBorrow, CondVar, Mutex, SpinLock,
+    },
+    uaccess::{UserSliceReader, UserSliceWriter},
+    xen::xenstore::proto::{
+        errno::XsErrno,
+        wire::{self, Header, MsgType, HEADER_LEN},
+    },
+};
+
+/// Requests in flight plus replies not yet read, per file.
+pub(crate) const MAX_OUTSTANDING: usize = 128;
+/// Watch events not yet read, per file.
+pub(crate) const MAX_QUEUED_EVENTS: usize = 1000;
+/// Watches per file.
+pub(crate) const MAX_WATCHES: usize = 256;
+/// Open transactions per file.
+pub(crate) const MAX_TRANSACTIONS: usize = 64;
+/// The message buffer: header and payload together, as the C device.
+const BUFFER_MAX: usize = wire::PAYLOAD_MAX;
+
+struct Queued {
+    data: KVec<u8>,
+    is_event: bool,
+}
+
+struct ReadQueue {
+    items: KVec<Queued>,
+    head: usize,
+    /// Bytes of `items[head]` already read.
+    cursor: usize,
+    events: usize,
+    outstanding: usize,
+    dropped_events: u64,
+}
+
+struct UserWatch {
+    slot: u32,
+    generation: u32,
+    path: KVec<u8>,
+    token: KVec<u8>,
+}
+
+#[derive(Clone, Copy)]
+struct Tx {
+    /// 0 while the `TRANSACTION_START` reply is outstanding.
+    id: u32,
+    /// Resume generation when it started.
+    generation: u64,
+}
+
+struct WriteState {
+    buf: KVec<u8>,
+    watches: KVec<UserWatch>,
+}
+
+/// One open `/dev/xen/xenbus`.
+#[pin_data]
+pub(crate) struct XsFile {
+    store: Arc<Store>,
+    watches: Arc<Watches>,
+    #[pin]
+    write: Mutex<WriteState>,
+    #[pin]
+    txs: SpinLock<KVec<Tx>>,
+    #[pin]
+    queue: Mutex<ReadQueue>,
+    /// Readers and `poll` wait here (freed with `kfree_rcu`: dropping never blocks).
+    readable: PollCondVarBox,
+    #[pin]
+    space: CondVar,
+    #[pin]
+    limit: RateLimit,
+    closed: Atomic<bool>,
+}
+
+fn error_reply(hdr: &Header, errno: Error) -> Result<KVec<u8>> {
+    let name = XsErrno::from_errno(-errno.to_errno()).map(|e| e.wire_name()).unwrap_or("EIO");
+    synthesized(MsgType::Error.as_u32(), hdr, name.as_bytes())
+}
+
+/// A reply made here rather than by xenstored: `body` plus its NUL.
+fn synthesized(ty: u32, hdr: &Header, body: &[u8]) -> Result<KVec<u8>> {
+    let h = Header { ty, req_id: hdr.req_id, tx_id: hdr.tx_id, len: body.len() as u32 + 1 };
+    let mut msg = KVec::with_capacity(HEADER_LEN + body.len() + 1, GFP_KERNEL)?;
+    msg.extend_from_slice(&h.to_bytes(), GFP_KERNEL)?;
+    msg.extend_from_slice(body, GFP_KERNEL)?;
+    msg.push(0, GFP_KERNEL)?;
+    Ok(msg)
+}
+
+impl XsFile {
+    pub(crate) fn new(store: Arc<Store>, watches: Arc<Watches>) -> Result<Arc<Self>> {
+        let buf = KVec::with_capacity(BUFFER_MAX, GFP_KERNEL)?;
+        Arc::pin_init(
+            try_pin_init!(Self {
+                store,
+                watches,
+                write <- new_mutex!(WriteState { buf, watches: KVec::new() }, "xenbus_rs_file_write"),
+                txs <- new_spinlock!(KVec::new(), "xenbus_rs_file_txs"),
+                queue <- new_mutex!(ReadQueue {
+                    items: KVec::new(),
+                    head: 0,
+                    cursor: 0,
+                    events: 0,
+                    outstanding: 0,
+                    dropped_events: 0,
+                }, "xenbus_rs_file_queue"),
+                readable: PollCondVarBox::new(c"xenbus_rs_file_readable", kernel::static_lock_class!())?,
+                space <- new_condvar!("xenbus_rs_file_space"),
+                limit <- RateLimit::new(),
+                closed: Atomic::new(false),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Waits (interruptibly) for room for one more reply and takes it.
+    fn reserve_reply(&self, nonblock: bool) -> Result {
+        let mut q = self.queue.lock();
+        while q.outstanding >= MAX_OUTSTANDING {
+            if nonblock {
+                return Err(EAGAIN);
+            }
+            if self.space.wait_interruptible(&mut q) {
+                return Err(ERESTARTSYS);
+            }
+        }
+        q.outstanding += 1;
+        Ok(())
+    }
+
+    fn unreserve_reply(&self) {
+        let mut q = self.queue.lock();
+        q.outstanding = q.outstanding.saturating_sub(1);
+        self.space.notify_all();
+    }
+
+    /// Queues a reply whose slot was reserved.
+    fn push_reply(&self, data: KVec<u8>) {
+        let mut q = self.queue.lock();
+        if q.items.push(Queued { data, is_event: false }, GFP_KERNEL).is_err() {
+            q.outstanding = q.outstanding.saturating_sub(1);
+            warn_ratelimited!(self.limit, "dropped a reply: out of memory\n");
+            return;
+        }
+        self.readable.notify_all();
+    }
+
+    /// `write()`: buffers bytes and acts on every complete message.
+    pub(crate) fn write(&self, mut reader: UserSliceReader, nonblock: bool) -> Result<usize> {
+        let len = reader.len();
+        let mut w = self.write.lock();
+        if len == 0 {
+            return Ok(0);
+        }
+        if len > BUFFER_MAX - w.buf.len() {
+            w.buf.clear();
+            return Err(EINVAL);
+        }
+        let start = w.buf.len();
+        w.buf.resize(start + len, 0, GFP_KERNEL)?;
+        if let Err(e) = reader.read_slice(w.buf.get_mut(start..).unwrap_or(&mut [])) {
+            w.buf.truncate(start);
+            return Err(e);
+        }
+        loop {
+            let Some(hdr) = Header::from_slice(&w.buf) else {
+                return Ok(len); // Not even the header yet.
+            };
+            let total = HEADER_LEN.saturating_add(hdr.len as usize);
+            if total > BUFFER_MAX {
+                w.buf.clear();
+                return Err(E2BIG);
+            }
+            if w.buf.len() < total {
+                return Ok(len);
+            }
+            let result = self.act(&mut w, &hdr, total, nonblock);
+            // The message is consumed whatever happened to it; keep what follows it.
+            let rest = w.buf.len() - total;
+            w.buf.copy_within(total.., 0);
+            w.buf.truncate(rest);
+            if let Err(e) = result {
+                w.buf.clear();
+                return Err(e);
+            }
+        }
+    }
+
+    fn act(&self, w: &mut WriteState, hdr: &Header, total: usize, nonblock: bool) -> Result {
+        let body = w.buf.get(HEADER_LEN..total).unwrap_or(&[]);
+        let mut payload = KVec::with_capacity(body.len(), GFP_KERNEL)?;
+        payload.extend_from_slice(body, GFP_KERNEL)?;
+        self.reserve_reply(nonblock)?;
+        let result = match MsgType::from_u32(hdr.ty) {
+            Some(MsgType::Watch) | Some(MsgType::Unwatch) => self.watch_command(w, hdr, &payload),
+            _ => self.forward(hdr, payload),
+        };
+        if result.is_err() {
+            self.unreserve_reply();
+        }
+        result
+    }
+
+    fn reply_now(&self, data: Result<KVec<u8>>) -> Result {
+        self.push_reply(data?);
+        Ok(())
+    }
+
+    fn watch_command(&self, w: &mut WriteState, hdr: &Header, body: &[u8]) -> Result {
+        let mut parts = body.splitn(3, |&b| b == 0);
+        let (path, token, rest) = (parts.next(), parts.next(), parts.next());
+        // Both strings must be NUL-terminated inside the payload.
+        let (Some(path), Some(token), Some(_)) = (path, token, rest) else {
+            return self.reply_now(error_reply(hdr, EINVAL));
+        };
+        if hdr.ty == MsgType::Watch.as_u32() {
+            if w.watches.len() >= MAX_WATCHES {
+                return self.reply_now(error_reply(hdr, ENOSPC));
+            }
+            let sink: Arc<dyn WatchSink> = self.self_arc()?;
+            let (slot, generation) = self.watches.register_user(&*self.store, sink, path, token)?;
+            let mut p = KVec::new();
+            let mut t = KVec::new();
+            let stored = p
+                .extend_from_slice(path, GFP_KERNEL)
+                .and_then(|_| t.extend_from_slice(token, GFP_KERNEL))
+                .and_then(|_| w.watches.push(UserWatch { slot, generation, path: p, token: t }, GFP_KERNEL));
+            if stored.is_err() {
+                self.watches.unregister(&*self.store, slot, generation);
+                return Err(ENOMEM);
+            }
+        } else if let Some(i) = w.watches.iter().position(|uw| uw.path == path && uw.token == token) {
+            let uw = w.watches.remove(i).map_err(|_| EINVAL)?;
+            self.watches.unregister(&*self.store, uw.slot, uw.generation);
+        }
+        self.reply_now(synthesized(hdr.ty, hdr, b"OK"))
+    }
+
+    fn forward(&self, hdr: &Header, payload: KVec<u8>) -> Result {
+        let ty = MsgType::from_u32(hdr.ty);
+        let generation = self.store.gate.generation();
+        // The checks of the C device, in its order.
+        if ty == Some(MsgType::ResetWatches) {
+            return self.reply_now(error_reply(hdr, EACCES));
+        }
+        if ty == Some(MsgType::TransactionStart) {
+            let mut txs = self.txs.lock();
+            if txs.len() >= MAX_TRANSACTIONS {
+                drop(txs);
+                return self.reply_now(error_reply(hdr, ENOSPC));
+            }
+            txs.push(Tx { id: 0, generation }, GFP_ATOMIC)?;
+        } else if hdr.tx_id != 0 && !self.txs.lock().iter().any(|t| t.id == hdr.tx_id) {
+            return self.reply_now(error_reply(hdr, ENOENT));
+        } else if ty == Some(MsgType::TransactionEnd) {
+            let commit = match payload.as_slice() {
+                b"T\0" => true,
+                b"F\0" => false,
+                _ => return self.reply_now(error_reply(hdr, EINVAL)),
+            };
+            let mut txs = self.txs.lock();
+            let stale = txs.iter().position(|t| t.id == hdr.tx_id && t.generation != generation);
+            if let Some(i) = stale.filter(|_| hdr.tx_id != 0) {
+                let _ = txs.remove(i);
+                drop(txs);
+                return if commit {
+                    self.reply_now(error_reply(hdr, EAGAIN))
+                } else {
+                    self.reply_now(synthesized(hdr.ty, hdr, b"OK"))
+                };
+            }
+        }
+        let sink: Arc<dyn ReplySink> = self.self_arc()?;
+        let submitted = self.store.submit_user(hdr.ty, hdr.tx_id, payload, sink, hdr.req_id);
+        if submitted.is_err() && ty == Some(MsgType::TransactionStart) {
+            let mut txs = self.txs.lock();
+            if let Some(i) = txs.iter().position(|t| t.id == 0) {
+                let _ = txs.remove(i);
+            }
+        }
+        submitted
+    }
+
+    /// `read()`: copies queued messages out; blocks unless `nonblock`.
+    pub(crate) fn read(&self, mut writer: UserSliceWriter, nonblock: bool) -> Result<usize> {
+        let want = writer.len();
+        let mut q = self.queue.lock();
+        while q.head >= q.items.len() {
+            if nonblock {
+                return Err(EAGAIN);
+            }
+            if self.readable.wait_interruptible(&mut q) {
+                return Err(ERESTARTSYS);
+            }
+        }
+        let mut done = 0;
+        while done < want && q.head < q.items.len() {
+            let (head, cursor) = (q.head, q.cursor);
+            let Some(item) = q.items.get(head) else { break };
+            let (item_len, was_event) = (item.data.len(), item.is_event);
+            let chunk = item.data.get(cursor..).unwrap_or(&[]);
+            let n = chunk.len().min(want - done);
+            if let Err(e) = writer.write_slice(chunk.get(..n).unwrap_or(&[])) {
+                if done == 0 {
+                    return Err(e);
+                }
+                break;
+            }
+            done += n;
+            q.cursor += n;
+            if q.cursor >= item_len {
+                q.head += 1;
+                q.cursor = 0;
+                if was_event {
+                    q.events -= 1;
+                } else {
+                    q.outstanding = q.outstanding.saturating_sub(1);
+                    self.space.notify_all();
+                }
+            }
+        }
+        if q.head >= q.items.len() {
+            q.items.clear();
+            q.head = 0;
+        } else if q.head >= 64 {
+            let head = q.head;
+            let len = q.items.len();
+            for i in head..len {
+                q.items.swap(i - head, i);
+            }
+            q.items.truncate(len - head);
+            q.head = 0;
+        }
+        Ok(done)
+    }
+
+    /// Whether a `read()` would not block.
+    pub(crate) fn readable(&self) -> bool {
+        let q = self.queue.lock();
+        q.head < q.items.len()
+    }
+
+    pub(crate) fn poll_condvar(&self) -> &kernel::sync::poll::PollCondVar {
+        &self.readable
+    }
+
+    /// `release()`: aborts this file's transactions and removes its watches.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Release);
+        let watches = core::mem::take(&mut self.write.lock().watches);
+        for uw in watches.iter() {
+            self.watches.unregister(&*self.store, uw.slot, uw.generation);
+        }
+        let txs = core::mem::take(&mut *self.txs.lock());
+        for tx in txs.iter().filter(|t| t.id != 0) {
+            let mut payload = KVec::new();
+            if payload.extend_from_slice(b"F\0", GFP_KERNEL).is_ok() {
+                let _ = self.store.call_raw(
+                    MsgType::TransactionEnd,
+                    tx.id,
+                    payload,
+                    WaitMode::Uninterruptible,
+                    false,
+                );
+            }
+        }
+        let mut q = self.queue.lock();
+        q.items.clear();
+        q.head = 0;
+        q.cursor = 0;
+        q.events = 0;
+        self.space.notify_all();
+    }
+
+    /// A reference to ourselves for sinks (the file is always in an `Arc`).
+    fn self_arc(&self) -> Result<Arc<Self>> {
+        // SAFETY: Every `XsFile` is created in an `Arc` (see `new`) and `self` is borrowed from a
+        // live one, so the count stays above zero while the borrow exists.
+        let borrowed = unsafe { ArcBorrow::from_raw(self) };
+        Ok(borrowed.into())
+    }
+}
+
+impl ReplySink for XsFile {
+    fn deliver(&self, req: &Request, outcome: Result<Reply>) {
+        let closed = self.closed.load(Acquire);
+        let start = MsgType::TransactionStart.as_u32();
+        if req.ty == start || req.ty == MsgType::TransactionEnd.as_u32() {
+            let mut txs = self.txs.lock();
+            if req.ty == start {
+                if let Some(i) = txs.iter().position(|t| t.id == 0) {
+                    let opened = match &outcome {
+                        Ok(r) if r.ty == start => wire::transaction_id(&r.payload).ok(),
+                        _ => None,
+                    };
+                    match (opened, txs.get_mut(i)) {
+                        (Some(id), Some(tx)) if !closed => tx.id = id,
+                        (Some(id), _) => {
+                            let _ = txs.remove(i);
+                            self.store.engine.abort_transaction_async(id);
+                        }
+                        (None, _) => {
+                            let _ = txs.remove(i);
+                        }
+                    }
+                }
+            } else if let Some(i) = txs.iter().position(|t| t.id == req.tx_id) {
+                let _ = txs.remove(i);
+            }
+        }
+        self.store.user_done();
+        if closed {
+            return;
+        }
+        let hdr = Header { ty: req.ty, req_id: req.cookie, tx_id: req.tx_id, len: 0 };
+        let msg = match outcome {
+            Ok(reply) => {
+                let h = Header { ty: reply.ty, len: reply.payload.len() as u32, ..hdr };
+                let mut msg = KVec::new();
+                msg.extend_from_slice(&h.to_bytes(), GFP_KERNEL)
+                    .and_then(|_| msg.extend_from_slice(&reply.payload, GFP_KERNEL))
+                    .map(|_| msg)
+                    .map_err(|_| ENOMEM)
+            }
+            Err(e) => error_reply(&hdr, e),
+        };
+        match msg {
+            Ok(msg) => self.push_reply(msg),
+            Err(_) => {
+                self.unreserve_reply();
+                warn_ratelimited!(self.limit, "dropped a reply: out of memory\n");
+            }
+        }
+    }
+}
+
+impl WatchSink for XsFile {
+    fn event(&self, path: &[u8], user_token: &[u8]) {
+        if self.closed.load(Relaxed) {
+            return;
+        }
+        let len = path.len() + user_token.len() + 2;
+        let h = Header { ty: MsgType::WatchEvent.as_u32(), req_id: 0, tx_id: 0, len: len as u32 };
+        let mut data = KVec::new();
+        let built = data
+            .reserve(HEADER_LEN + len, GFP_KERNEL)
+            .and_then(|_| data.extend_from_slice(&h.to_bytes(), GFP_KERNEL))
+            .and_then(|_| data.extend_from_slice(path, GFP_KERNEL))
+            .and_then(|_| data.push(0, GFP_KERNEL))
+            .and_then(|_| data.extend_from_slice(without_nul(user_token), GFP_KERNEL))
+            .and_then(|_| data.push(0, GFP_KERNEL));
+        if built.is_err() {
+            warn_ratelimited!(self.limit, "dropped a watch event: out of memory\n");
+            return;
+        }
+        let mut q = self.queue.lock();
+        if q.events >= MAX_QUEUED_EVENTS {
+            q.dropped_events += 1;
+            let dropped = q.dropped_events;
+            drop(q);
+            warn_ratelimited!(
+                self.limit,
+                "a reader of /dev/xen/xenbus is {} watch events behind: dropped one (total {})\n",
+                MAX_QUEUED_EVENTS,
+                dropped
+            );
+            return;
+        }
+        if q.items.push(Queued { data, is_event: true }, GFP_KERNEL).is_ok() {
+            q.events += 1;
+            self.readable.notify_all();
+        }
+    }
+}

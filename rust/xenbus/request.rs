@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One xenstore request and its reply.
+//!
+//! A request is shared (`Arc`) between the caller waiting for the reply and the ring I/O side
+//! that sends it and delivers the reply. Each side holds its own reference while it touches the
+//! request, so delivering a reply (which wakes the caller) can never race with the caller
+//! freeing it: the C core's CVE-2025-37949 (`process_msg` touching a request after waking its
+//! owner, who had already freed it) cannot happen here.
+
+use kernel::{
+    new_condvar, new_spinlock,
+    prelude::*,
+    sync::{Arc, CondVar, SpinLock},
+};
+
+/// A reply as it came from the ring: type and payload (copied out of the shared page).
+pub(crate) struct Reply {
+    /// Message type of the reply (`XS_ERROR` or the request's type, if xenstored behaves).
+    pub(crate) ty: u32,
+    /// The payload, without any terminator added.
+    pub(crate) payload: KVec<u8>,
+}
+
+/// How a caller waits for its reply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitMode {
+    /// Like the C core: uninterruptible, no timeout (the C ABI promises this).
+    Uninterruptible,
+    /// A fatal signal ends the wait with `EINTR`; the request stays in flight and its reply
+    /// is discarded when it arrives.
+    Killable,
+}
+
+enum ReqState {
+    /// Queued or on the wire.
+    Pending,
+    /// Reply (or failure) delivered and not yet collected.
+    Done(Result<Reply>),
+    /// Collected by the caller.
+    Collected,
+    /// The caller gave up waiting (fatal signal); the reply will be dropped.
+    Abandoned,
+}
+
+/// Receives the outcome of a request nobody waits for (a request from `/dev/xen/xenbus`).
+pub(crate) trait ReplySink: Send + Sync {
+    /// Called once, from the ring I/O thread, with the request and its outcome.
+    fn deliver(&self, req: &Request, outcome: Result<Reply>);
+}
+
+/// What the delivering side has to do after completing a request.
+pub(crate) enum Completed {
+    /// Nothing more: the caller will collect the reply.
+    Delivered,
+    /// Nobody is waiting any more. If this was a successful `TRANSACTION_START`, the
+    /// transaction it opened must be aborted so that it does not leak in xenstored.
+    Orphaned(Option<Reply>),
+}
+
+/// A xenstore request.
+#[pin_data]
+pub(crate) struct Request {
+    /// Message type (raw: userspace may send types this side does not know).
+    pub(crate) ty: u32,
+    /// Transaction id (0 for none).
+    pub(crate) tx_id: u32,
+    /// Encoded payload.
+    pub(crate) payload: KVec<u8>,
+    /// Where the outcome goes when nobody waits for it.
+    sink: Option<Arc<dyn ReplySink>>,
+    /// Opaque to the core; the sink's own tag (the user's `req_id` for the device).
+    pub(crate) cookie: u32,
+    #[pin]
+    state: SpinLock<ReqState>,
+    #[pin]
+    done: CondVar,
+}
+
+impl Request {
+    /// Creates a request; `payload` is already encoded (see `proto::wire::Request`).
+    pub(crate) fn new(ty: u32, tx_id: u32, payload: KVec<u8>) -> Result<Arc<Self>> {
+        Self::with_sink(ty, tx_id, payload, None, 0)
+    }
+
+    /// Creates a request whose outcome goes to `sink` instead of a waiter.
+    pub(crate) fn with_sink(
+        ty: u32,
+        tx_id: u32,
+        payload: KVec<u8>,
+        sink: Option<Arc<dyn ReplySink>>,
+        cookie: u32,
+    ) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                ty,
+                tx_id,
+                payload,
+                sink,
+                cookie,
+                state <- new_spinlock!(ReqState::Pending, "xenbus_rs_request"),
+                done <- new_condvar!("xenbus_rs_request_done"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Delivers the outcome. Only the first delivery counts.
+    pub(crate) fn complete(&self, outcome: Result<Reply>) -> Completed {
+        if let Some(sink) = &self.sink {
+            let first = {
+                let mut state = self.state.lock();
+                let first = matches!(*state, ReqState::Pending);
+                *state = ReqState::Collected;
+                first
+            };
+            if first {
+                sink.deliver(self, outcome);
+            }
+            return Completed::Delivered;
+        }
+        let mut state = self.state.lock();
+        match *state {
+            ReqState::Pending => {
+                *state = ReqState::Done(outcome);
+                self.done.notify_all();
+                Completed::Delivered
+            }
+            ReqState::Abandoned => {
+                *state = ReqState::Collected;
+                Completed::Orphaned(outcome.ok())
+            }
+            ReqState::Done(_) | ReqState::Collected => Completed::Delivered,
+        }
+    }
+
+    /// Waits for the outcome and takes it.
+    pub(crate) fn wait(&self, mode: WaitMode) -> Result<Reply> {
+        let mut state = self.state.lock();
+        loop {
+            match core::mem::replace(&mut *state, ReqState::Collected) {
+                ReqState::Done(outcome) => return outcome,
+                ReqState::Pending => {
+                    *state = ReqState::Pending;
+                    match mode {
+                        WaitMode::Uninterruptible => self.done.wait(&mut state),
+                        WaitMode::Killable => {
+                            if self.done.wait_killable(&mut state)
+                                && matches!(*state, ReqState::Pending)
+                            {
+                                *state = ReqState::Abandoned;
+                                return Err(EINTR);
+                            }
+                        }
+                    }
+                }
+                ReqState::Collected | ReqState::Abandoned => return Err(EINVAL),
+            }
+        }
+    }
+}
