@@ -102,6 +102,7 @@ build() { # PROFILE
   local profile=$1 frags=() x
   for x in $(profile_fragments "$profile"); do frags+=("$XBRS_TOP/configs/$x.config"); done
   local out=$XBRS_CACHE/build/out-$profile
+  with_heavy_lock
   prepare_tree
   configure "$profile" "$out" "${frags[@]}"
   log "building $profile kernel"

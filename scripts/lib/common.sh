@@ -40,6 +40,17 @@ profile_fragments() {
   esac
 }
 
+# One heavy job (kernel build or QEMU) at a time on this machine, whoever starts it: the
+# machines have 2 cores and parallel sessions share them.
+HEAVY_LOCK=${XENBUS_RS_HEAVY_LOCK:-/tmp/xenbus-rs-heavy.lock}
+with_heavy_lock() {
+  exec {heavy_fd}>>"$HEAVY_LOCK"
+  if ! flock -n "$heavy_fd"; then
+    log "waiting for another kernel build or QEMU run to finish ($HEAVY_LOCK)"
+    flock "$heavy_fd"
+  fi
+}
+
 log() { printf '[xenbus-rs %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf '[xenbus-rs] ERROR: %s\n' "$*" >&2; exit 1; }
 

@@ -17,6 +17,7 @@ LOG=${LOG:-$XBRS_CACHE/logs/xen-$(date +%Y%m%d-%H%M%S).log}
 RESULTS=${RESULTS:-${LOG%.log}.results}
 [ -f "$XEN_DIR/xen.elf" ] || die "no Xen images; run scripts/xen/image.sh"
 
+with_heavy_lock
 W=$(mktemp -d "$XBRS_CACHE/tmp.run.XXXX"); trap 'rm -rf "$W"' EXIT
 P=$W/stage1/payload
 mkdir -p "$P/harness" "$W/stage1"
