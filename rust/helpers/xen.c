@@ -82,3 +82,37 @@ __rust_helper void rust_helper_memalloc_noio_restore(unsigned int flags)
 }
 
 #endif /* CONFIG_XEN */
+
+#ifdef CONFIG_XEN
+#include <linux/module.h>
+#include <linux/semaphore.h>
+
+__rust_helper void rust_helper_sema_init(struct semaphore *sem, int val)
+{
+	sema_init(sem, val);
+}
+
+/* try_module_get() is inline without CONFIG_MODULE_UNLOAD. */
+__rust_helper bool rust_helper_xen_try_module_get(struct module *module)
+{
+	return try_module_get(module);
+}
+
+__rust_helper int rust_helper_xen_event_channel_op(int cmd, void *arg)
+{
+	return HYPERVISOR_event_channel_op(cmd, arg);
+}
+
+__rust_helper unsigned long rust_helper_xen_virt_to_gfn(void *addr)
+{
+	return virt_to_gfn(addr);
+}
+#endif /* CONFIG_XEN */
+
+#ifdef CONFIG_XEN
+/* alloc_pages_exact() is a macro (allocation profiling). */
+__rust_helper void *rust_helper_xen_alloc_pages_exact(size_t size, gfp_t gfp)
+{
+	return alloc_pages_exact(size, gfp);
+}
+#endif /* CONFIG_XEN */

@@ -55,6 +55,26 @@ fn to_c_string(bytes: &[u8]) -> Result<*mut c_char> {
     Ok(ptr.cast())
 }
 
+/// A `kmalloc`ed, NUL-terminated string for C to own (and `kfree`).
+pub(crate) fn kmalloc_c_string(bytes: &[u8]) -> Result<*const c_char> {
+    to_c_string(bytes).map(|p| p.cast_const())
+}
+
+/// Like [`kmalloc_c_string`], concatenating `parts`.
+pub(crate) fn kmalloc_c_string_parts(parts: &[&[u8]]) -> Result<*const c_char> {
+    let mut v = KVec::new();
+    for p in parts {
+        v.extend_from_slice(p, GFP_KERNEL)?;
+    }
+    kmalloc_c_string(&v)
+}
+
+/// The children of `path` (NUL-terminated) as `a\0b\0...`.
+pub(crate) fn directory_of(path: &[u8]) -> Result<KVec<u8>> {
+    let path = path.strip_suffix(&[0]).unwrap_or(path);
+    store()?.directory(0, path, Uninterruptible)
+}
+
 fn errno(r: Result) -> c_int {
     match r {
         Ok(()) => 0,

@@ -25,5 +25,27 @@ int xenbus_rs_probe_initcall(void);
 /* Implemented in the glue, called from Rust: xenstore is up, run the notifier chain. */
 void xenbus_rs_notify_ready(void);
 
+/* The frontend bus (xenbus_rs_bus.c declares, bus.rs implements). */
+struct device;
+struct xenbus_device;
+struct xenbus_driver;
+struct xenbus_device_id;
+extern struct bus_type xenbus_rs_frontend_bus;
+const struct xenbus_device_id *xenbus_rs_match_id(const struct xenbus_driver *drv,
+						  const struct xenbus_device *dev);
+int xenbus_rs_add_stat_group(struct xenbus_device *dev);
+void xenbus_rs_remove_stat_group(struct xenbus_device *dev);
+void xenbus_rs_dev_release(struct device *dev);
+int xenbus_rs_dev_probe(struct device *dev);
+void xenbus_rs_dev_remove(struct device *dev);
+void xenbus_rs_dev_shutdown(struct device *dev);
+int xenbus_rs_dev_freeze(struct device *dev);
+int xenbus_rs_dev_thaw(struct device *dev);
+int xenbus_rs_dev_restore(struct device *dev);
+void xenbus_rs_frontend_changed(const char *path);
+void xenbus_rs_probe_devices(void);
+void xenbus_rs_boot_wait_for_devices(void);
+void xenbus_rs_dev_error(struct xenbus_device *dev, int err, const char *msg);
+
 #endif /* CONFIG_XEN_XENBUS_CORE_RUST */
 #endif /* _XENBUS_RS_H */

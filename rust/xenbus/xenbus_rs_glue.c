@@ -8,7 +8,6 @@
  *  - the xenstore notifier chain and the exported variables;
  *  - EXPORT_SYMBOL_GPL for the Rust-implemented API, so that modules can use it;
  *  - the /dev/xen/xenbus misc device around the Rust file operations;
- *  - stubs for the parts of the C API that the Rust core does not provide yet: they fail loudly.
  */
 #define pr_fmt(fmt) "xenbus_rs: " fmt
 
@@ -144,68 +143,6 @@ EXPORT_SYMBOL_GPL(xenbus_transaction_end);
 EXPORT_SYMBOL_GPL(register_xenbus_watch);
 EXPORT_SYMBOL_GPL(unregister_xenbus_watch);
 EXPORT_SYMBOL_GPL(xen_set_callback_via);
-
-/*
- * Not provided by the Rust core yet: the xen bus and the driver helpers.
- * These fail loudly instead of pretending.
- */
-#define XENBUS_RS_MISSING(what) \
-	WARN_ONCE(1, "xenbus_rs: %s is not implemented by the Rust core\n", what)
-
-int __xenbus_register_frontend(struct xenbus_driver *drv, struct module *owner,
-			       const char *mod_name)
-{
-	pr_err("cannot register frontend driver %s: the xen bus is not implemented by the Rust core\n",
-	       drv->name ?: drv->ids[0].devicetype);
-	return -ENODEV;
-}
-EXPORT_SYMBOL_GPL(__xenbus_register_frontend);
-
-void xenbus_unregister_driver(struct xenbus_driver *drv)
-{
-	XENBUS_RS_MISSING("xenbus_unregister_driver");
-}
-EXPORT_SYMBOL_GPL(xenbus_unregister_driver);
-
-int xenbus_switch_state(struct xenbus_device *dev, enum xenbus_state state)
-{
-	XENBUS_RS_MISSING("xenbus_switch_state");
-	return -ENODEV;
-}
-EXPORT_SYMBOL_GPL(xenbus_switch_state);
-
-int xenbus_frontend_closed(struct xenbus_device *dev)
-{
-	XENBUS_RS_MISSING("xenbus_frontend_closed");
-	return -ENODEV;
-}
-EXPORT_SYMBOL_GPL(xenbus_frontend_closed);
-
-int xenbus_alloc_evtchn(struct xenbus_device *dev, evtchn_port_t *port)
-{
-	XENBUS_RS_MISSING("xenbus_alloc_evtchn");
-	return -ENODEV;
-}
-EXPORT_SYMBOL_GPL(xenbus_alloc_evtchn);
-
-int xenbus_free_evtchn(struct xenbus_device *dev, evtchn_port_t port)
-{
-	XENBUS_RS_MISSING("xenbus_free_evtchn");
-	return -ENODEV;
-}
-EXPORT_SYMBOL_GPL(xenbus_free_evtchn);
-
-void xenbus_dev_fatal(struct xenbus_device *dev, int err, const char *fmt, ...)
-{
-	XENBUS_RS_MISSING("xenbus_dev_fatal");
-}
-EXPORT_SYMBOL_GPL(xenbus_dev_fatal);
-
-void xenbus_dev_error(struct xenbus_device *dev, int err, const char *fmt, ...)
-{
-	XENBUS_RS_MISSING("xenbus_dev_error");
-}
-EXPORT_SYMBOL_GPL(xenbus_dev_error);
 
 /* Implemented in Rust (dev_fops.rs); also used by xenfs for /proc/xen/xenbus. */
 EXPORT_SYMBOL_GPL(xen_xenbus_fops);

@@ -10,11 +10,14 @@
 //! - [`dev`] and [`dev_fops`]: `/dev/xen/xenbus`;
 //! - [`store`]: finding the store (PV `start_info`, HVM parameters);
 //! - [`connection`]: bring-up, the I/O thread, interrupt, suspend/resume;
+//! - [`bus`]: the `xen` frontend bus; [`client`]: helpers for frontend drivers;
 //! - [`capi`]: the C ABI of `include/xen/xenbus.h` (plus `xenbus_rs_glue.c` for variadics,
 //!   initcalls and the notifier chain);
 //! - the wire protocol itself is `kernel::xen::xenstore::proto`, shared with host tests.
 
+mod bus;
 mod capi;
+mod client;
 mod comms;
 mod connection;
 mod dev;
