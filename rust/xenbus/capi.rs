@@ -287,6 +287,97 @@ pub(crate) unsafe extern "C" fn unregister_xenbus_watch(watch: *mut bindings::xe
     c.watches.unregister_c(&*c.store, watch);
 }
 
+/// Creates `dir/node` (an empty node; existing nodes are left alone).
+///
+/// # Safety
+///
+/// `dir` and `node` are NUL-terminated strings.
+#[export]
+pub(crate) unsafe extern "C" fn xenbus_rs_mkdir(
+    t: bindings::xenbus_transaction,
+    dir: *const c_char,
+    node: *const c_char,
+) -> c_int {
+    errno((|| {
+        // SAFETY: Per the function's contract.
+        let path = unsafe { join(dir, node) }?;
+        store()?.mkdir(t.id, &path, Uninterruptible)
+    })())
+}
+
+/// The permissions of `dir/node` as on the wire (`"n5\0r0\0"`), `kmalloc`ed; `*len` bytes.
+///
+/// # Safety
+///
+/// `dir` and `node` are NUL-terminated strings; `len` is `NULL` or writable.
+#[export]
+pub(crate) unsafe extern "C" fn xenbus_rs_get_perms(
+    t: bindings::xenbus_transaction,
+    dir: *const c_char,
+    node: *const c_char,
+    len: *mut c_uint,
+) -> *mut c_void {
+    let result = (|| -> Result<(*mut c_char, usize)> {
+        // SAFETY: Per the function's contract.
+        let path = unsafe { join(dir, node) }?;
+        let perms = store()?.get_perms(t.id, &path, Uninterruptible)?;
+        // Every entry must be a valid permission (letter + domid), NUL-terminated.
+        let _ = kernel::xen::xenstore::proto::wire::perms(&perms).map_err(|_| EIO)?;
+        Ok((to_c_string(&perms)?, perms.len()))
+    })();
+    match result {
+        Ok((out, n)) => {
+            if !len.is_null() {
+                // SAFETY: `len` is writable (contract).
+                unsafe { *len = n as c_uint };
+            }
+            out.cast()
+        }
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// Sets the permissions of `dir/node`; `perms` holds `len` bytes of NUL-terminated entries.
+///
+/// # Safety
+///
+/// `dir` and `node` are NUL-terminated strings; `perms` points to `len` readable bytes.
+#[export]
+pub(crate) unsafe extern "C" fn xenbus_rs_set_perms(
+    t: bindings::xenbus_transaction,
+    dir: *const c_char,
+    node: *const c_char,
+    perms: *const c_char,
+    len: c_uint,
+) -> c_int {
+    errno((|| {
+        // SAFETY: Per the function's contract.
+        let path = unsafe { join(dir, node) }?;
+        if perms.is_null() || len == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `perms` points to `len` readable bytes (contract).
+        let raw = unsafe { core::slice::from_raw_parts(perms.cast::<u8>(), len as usize) };
+        let mut list = KVec::new();
+        for entry in kernel::xen::xenstore::proto::wire::perms(raw).map_err(|_| EINVAL)? {
+            list.push(entry, GFP_KERNEL)?;
+        }
+        store()?.set_perms(t.id, &path, &list, Uninterruptible)
+    })())
+}
+
+/// The home path of domain `domid` (`/local/domain/<domid>`), `kmalloc`ed.
+#[export]
+pub(crate) extern "C" fn xenbus_rs_get_domain_path(domid: c_uint) -> *mut c_char {
+    let result = store()
+        .and_then(|s| s.get_domain_path(domid, Uninterruptible))
+        .and_then(|p| to_c_string(crate::watch::without_nul(&p)));
+    match result {
+        Ok(p) => p,
+        Err(e) => e.to_ptr(),
+    }
+}
+
 /// Prepares for suspend: waits for requests and kernel transactions, then stops the ring.
 #[export]
 pub(crate) extern "C" fn xs_suspend() {

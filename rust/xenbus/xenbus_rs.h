@@ -25,6 +25,19 @@ int xenbus_rs_probe_initcall(void);
 /* Implemented in the glue, called from Rust: xenstore is up, run the notifier chain. */
 void xenbus_rs_notify_ready(void);
 
+/*
+ * Operations the C API has no function for, provided by the Rust core only (kernel::xen uses
+ * them when CONFIG_XEN_XENBUS_CORE_RUST=y). Results are kmalloc'ed like xenbus_read()'s.
+ */
+struct xenbus_transaction;
+int xenbus_rs_mkdir(struct xenbus_transaction t, const char *dir, const char *node);
+/* Permissions as on the wire: "<perm>\0" entries, e.g. "n5\0r0\0"; *len bytes. */
+void *xenbus_rs_get_perms(struct xenbus_transaction t, const char *dir, const char *node,
+			  unsigned int *len);
+int xenbus_rs_set_perms(struct xenbus_transaction t, const char *dir, const char *node,
+			const char *perms, unsigned int len);
+char *xenbus_rs_get_domain_path(unsigned int domid);
+
 /* The frontend bus (xenbus_rs_bus.c declares, bus.rs implements). */
 struct device;
 struct xenbus_device;

@@ -143,6 +143,10 @@ EXPORT_SYMBOL_GPL(xenbus_transaction_end);
 EXPORT_SYMBOL_GPL(register_xenbus_watch);
 EXPORT_SYMBOL_GPL(unregister_xenbus_watch);
 EXPORT_SYMBOL_GPL(xen_set_callback_via);
+EXPORT_SYMBOL_GPL(xenbus_rs_mkdir);
+EXPORT_SYMBOL_GPL(xenbus_rs_get_perms);
+EXPORT_SYMBOL_GPL(xenbus_rs_set_perms);
+EXPORT_SYMBOL_GPL(xenbus_rs_get_domain_path);
 
 /* Implemented in Rust (dev_fops.rs); also used by xenfs for /proc/xen/xenbus. */
 EXPORT_SYMBOL_GPL(xen_xenbus_fops);
