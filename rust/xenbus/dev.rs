@@ -109,14 +109,28 @@ pub(crate) struct XsFile {
     closed: Atomic<bool>,
 }
 
+/// Bytes per open file: the state itself, its poll wait queue and the write buffer.
+pub(crate) const fn file_bytes() -> usize {
+    core::mem::size_of::<XsFile>()
+        + core::mem::size_of::<kernel::sync::poll::PollCondVar>()
+        + BUFFER_MAX
+}
+
 fn error_reply(hdr: &Header, errno: Error) -> Result<KVec<u8>> {
-    let name = XsErrno::from_errno(-errno.to_errno()).map(|e| e.wire_name()).unwrap_or("EIO");
+    let name = XsErrno::from_errno(-errno.to_errno())
+        .map(|e| e.wire_name())
+        .unwrap_or("EIO");
     synthesized(MsgType::Error.as_u32(), hdr, name.as_bytes())
 }
 
 /// A reply made here rather than by xenstored: `body` plus its NUL.
 fn synthesized(ty: u32, hdr: &Header, body: &[u8]) -> Result<KVec<u8>> {
-    let h = Header { ty, req_id: hdr.req_id, tx_id: hdr.tx_id, len: body.len() as u32 + 1 };
+    let h = Header {
+        ty,
+        req_id: hdr.req_id,
+        tx_id: hdr.tx_id,
+        len: body.len() as u32 + 1,
+    };
     let mut msg = KVec::with_capacity(HEADER_LEN + body.len() + 1, GFP_KERNEL)?;
     msg.extend_from_slice(&h.to_bytes(), GFP_KERNEL)?;
     msg.extend_from_slice(body, GFP_KERNEL)?;
@@ -174,7 +188,16 @@ impl XsFile {
     /// Queues a reply whose slot was reserved.
     fn push_reply(&self, data: KVec<u8>) {
         let mut q = self.queue.lock();
-        if q.items.push(Queued { data, is_event: false }, GFP_KERNEL).is_err() {
+        if q.items
+            .push(
+                Queued {
+                    data,
+                    is_event: false,
+                },
+                GFP_KERNEL,
+            )
+            .is_err()
+        {
             q.outstanding = q.outstanding.saturating_sub(1);
             warn_ratelimited!(self.limit, "dropped a reply: out of memory\n");
             return;
@@ -255,20 +278,37 @@ impl XsFile {
                 return self.reply_now(error_reply(hdr, ENOSPC));
             }
             let sink: Arc<dyn WatchSink> = self.self_arc()?;
-            let (slot, generation) = self.watches.register_user(&*self.store, sink, path, token)?;
+            let (slot, generation) = self
+                .watches
+                .register_user(&*self.store, sink, path, token)?;
             let mut p = KVec::new();
             let mut t = KVec::new();
             let stored = p
                 .extend_from_slice(path, GFP_KERNEL)
-                .and_then(|_| t.extend_from_slice(token, GFP_KERNEL))
-                .and_then(|_| w.watches.push(UserWatch { slot, generation, path: p, token: t }, GFP_KERNEL));
+                .and_then(|()| t.extend_from_slice(token, GFP_KERNEL))
+                .and_then(|()| {
+                    w.watches.push(
+                        UserWatch {
+                            slot,
+                            generation,
+                            path: p,
+                            token: t,
+                        },
+                        GFP_KERNEL,
+                    )
+                });
             if stored.is_err() {
                 self.watches.unregister(&*self.store, slot, generation);
                 return Err(ENOMEM);
             }
-        } else if let Some(i) = w.watches.iter().position(|uw| uw.path == path && uw.token == token) {
+        } else if let Some(i) = w
+            .watches
+            .iter()
+            .position(|uw| uw.path == path && uw.token == token)
+        {
             let uw = w.watches.remove(i).map_err(|_| EINVAL)?;
-            self.watches.unregister(&*self.store, uw.slot, uw.generation);
+            self.watches
+                .unregister(&*self.store, uw.slot, uw.generation);
         }
         self.reply_now(synthesized(hdr.ty, hdr, b"OK"))
     }
@@ -296,7 +336,9 @@ impl XsFile {
                 _ => return self.reply_now(error_reply(hdr, EINVAL)),
             };
             let mut txs = self.txs.lock();
-            let stale = txs.iter().position(|t| t.id == hdr.tx_id && t.generation != generation);
+            let stale = txs
+                .iter()
+                .position(|t| t.id == hdr.tx_id && t.generation != generation);
             if let Some(i) = stale.filter(|_| hdr.tx_id != 0) {
                 let _ = txs.remove(i);
                 drop(txs);
@@ -308,7 +350,9 @@ impl XsFile {
             }
         }
         let sink: Arc<dyn ReplySink> = self.self_arc()?;
-        let submitted = self.store.submit_user(hdr.ty, hdr.tx_id, payload, sink, hdr.req_id);
+        let submitted = self
+            .store
+            .submit_user(hdr.ty, hdr.tx_id, payload, sink, hdr.req_id);
         if submitted.is_err() && ty == Some(MsgType::TransactionStart) {
             let mut txs = self.txs.lock();
             if let Some(i) = txs.iter().position(|t| t.id == 0) {
@@ -386,15 +430,27 @@ impl XsFile {
         self.closed.store(true, Release);
         let watches = core::mem::take(&mut self.write.lock().watches);
         for uw in watches.iter() {
-            self.watches.unregister(&*self.store, uw.slot, uw.generation);
+            self.watches
+                .unregister(&*self.store, uw.slot, uw.generation);
         }
-        let txs = core::mem::take(&mut *self.txs.lock());
-        for tx in txs.iter().filter(|t| t.id != 0) {
+        // Open transactions are ended here; starts still in flight stay listed, and their
+        // reply (see `deliver`) aborts what they opened.
+        let mut open = KVec::new();
+        {
+            let mut txs = self.txs.lock();
+            txs.retain(|t| {
+                if t.id != 0 {
+                    let _ = open.push(t.id, GFP_ATOMIC);
+                }
+                t.id == 0
+            });
+        }
+        for &id in open.iter() {
             let mut payload = KVec::new();
             if payload.extend_from_slice(b"F\0", GFP_KERNEL).is_ok() {
                 let _ = self.store.call_raw(
                     MsgType::TransactionEnd,
-                    tx.id,
+                    id,
                     payload,
                     WaitMode::Uninterruptible,
                     false,
@@ -425,38 +481,58 @@ impl ReplySink for XsFile {
         if req.ty == start || req.ty == MsgType::TransactionEnd.as_u32() {
             let mut txs = self.txs.lock();
             if req.ty == start {
-                if let Some(i) = txs.iter().position(|t| t.id == 0) {
-                    let opened = match &outcome {
-                        Ok(r) if r.ty == start => wire::transaction_id(&r.payload).ok(),
-                        _ => None,
-                    };
-                    match (opened, txs.get_mut(i)) {
-                        (Some(id), Some(tx)) if !closed => tx.id = id,
-                        (Some(id), _) => {
-                            let _ = txs.remove(i);
-                            self.store.engine.abort_transaction_async(id);
-                        }
-                        (None, _) => {
-                            let _ = txs.remove(i);
+                let opened = match &outcome {
+                    Ok(r) if r.ty == start => wire::transaction_id(&r.payload).ok(),
+                    _ => None,
+                };
+                let pending = txs.iter().position(|t| t.id == 0);
+                match (opened, pending) {
+                    (Some(id), Some(i)) if !closed => {
+                        if let Some(tx) = txs.get_mut(i) {
+                            tx.id = id;
                         }
                     }
+                    // Nobody will end it (the file is closed, or it was not tracked): abort
+                    // it here, or it counts against the domain's transaction quota forever.
+                    (Some(id), pending) => {
+                        if let Some(i) = pending {
+                            let _ = txs.remove(i);
+                        }
+                        self.store.engine.abort_transaction_async(id);
+                    }
+                    (None, Some(i)) => {
+                        let _ = txs.remove(i);
+                    }
+                    (None, None) => {}
                 }
-            } else if let Some(i) = txs.iter().position(|t| t.id == req.tx_id) {
-                let _ = txs.remove(i);
+            } else if req.tx_id != 0 {
+                // (An END with tx_id 0 belongs to no transaction; pending starts have id 0.)
+                if let Some(i) = txs.iter().position(|t| t.id == req.tx_id) {
+                    let _ = txs.remove(i);
+                }
             }
         }
         self.store.user_done();
         if closed {
             return;
         }
-        let hdr = Header { ty: req.ty, req_id: req.cookie, tx_id: req.tx_id, len: 0 };
+        let hdr = Header {
+            ty: req.ty,
+            req_id: req.cookie,
+            tx_id: req.tx_id,
+            len: 0,
+        };
         let msg = match outcome {
             Ok(reply) => {
-                let h = Header { ty: reply.ty, len: reply.payload.len() as u32, ..hdr };
+                let h = Header {
+                    ty: reply.ty,
+                    len: reply.payload.len() as u32,
+                    ..hdr
+                };
                 let mut msg = KVec::new();
                 msg.extend_from_slice(&h.to_bytes(), GFP_KERNEL)
-                    .and_then(|_| msg.extend_from_slice(&reply.payload, GFP_KERNEL))
-                    .map(|_| msg)
+                    .and_then(|()| msg.extend_from_slice(&reply.payload, GFP_KERNEL))
+                    .map(|()| msg)
                     .map_err(|_| ENOMEM)
             }
             Err(e) => error_reply(&hdr, e),
@@ -477,15 +553,20 @@ impl WatchSink for XsFile {
             return;
         }
         let len = path.len() + user_token.len() + 2;
-        let h = Header { ty: MsgType::WatchEvent.as_u32(), req_id: 0, tx_id: 0, len: len as u32 };
+        let h = Header {
+            ty: MsgType::WatchEvent.as_u32(),
+            req_id: 0,
+            tx_id: 0,
+            len: len as u32,
+        };
         let mut data = KVec::new();
         let built = data
             .reserve(HEADER_LEN + len, GFP_KERNEL)
-            .and_then(|_| data.extend_from_slice(&h.to_bytes(), GFP_KERNEL))
-            .and_then(|_| data.extend_from_slice(path, GFP_KERNEL))
-            .and_then(|_| data.push(0, GFP_KERNEL))
-            .and_then(|_| data.extend_from_slice(without_nul(user_token), GFP_KERNEL))
-            .and_then(|_| data.push(0, GFP_KERNEL));
+            .and_then(|()| data.extend_from_slice(&h.to_bytes(), GFP_KERNEL))
+            .and_then(|()| data.extend_from_slice(path, GFP_KERNEL))
+            .and_then(|()| data.push(0, GFP_KERNEL))
+            .and_then(|()| data.extend_from_slice(without_nul(user_token), GFP_KERNEL))
+            .and_then(|()| data.push(0, GFP_KERNEL));
         if built.is_err() {
             warn_ratelimited!(self.limit, "dropped a watch event: out of memory\n");
             return;
@@ -503,7 +584,16 @@ impl WatchSink for XsFile {
             );
             return;
         }
-        if q.items.push(Queued { data, is_event: true }, GFP_KERNEL).is_ok() {
+        if q.items
+            .push(
+                Queued {
+                    data,
+                    is_event: true,
+                },
+                GFP_KERNEL,
+            )
+            .is_ok()
+        {
             q.events += 1;
             self.readable.notify_all();
         }
