@@ -27,17 +27,24 @@ const BUS_ID_SIZE: usize = 20;
 
 /// `container_of(dev, struct xenbus_device, dev)`.
 pub(crate) fn xendev_of(dev: *mut bindings::device) -> *mut bindings::xenbus_device {
-    dev.wrapping_byte_sub(core::mem::offset_of!(bindings::xenbus_device, dev)).cast()
+    dev.wrapping_byte_sub(core::mem::offset_of!(bindings::xenbus_device, dev))
+        .cast()
 }
 
 /// `container_of(drv, struct xenbus_driver, driver)`.
 fn xendrv_of(drv: *const bindings::device_driver) -> *mut bindings::xenbus_driver {
-    drv.wrapping_byte_sub(core::mem::offset_of!(bindings::xenbus_driver, driver)).cast_mut().cast()
+    drv.wrapping_byte_sub(core::mem::offset_of!(bindings::xenbus_driver, driver))
+        .cast_mut()
+        .cast()
 }
 
 /// `container_of(watch, struct xenbus_device, otherend_watch)`.
 fn xendev_of_otherend_watch(w: *mut bindings::xenbus_watch) -> *mut bindings::xenbus_device {
-    w.wrapping_byte_sub(core::mem::offset_of!(bindings::xenbus_device, otherend_watch)).cast()
+    w.wrapping_byte_sub(core::mem::offset_of!(
+        bindings::xenbus_device,
+        otherend_watch
+    ))
+    .cast()
 }
 
 /// The driver-core view of a device, for `dev_*!` messages.
@@ -76,9 +83,13 @@ pub(crate) fn c_string(parts: &[&[u8]]) -> Result<KVec<u8>> {
 
 /// The state of the device rooted at `path` (Unknown if it cannot be read).
 fn path_state(path: &[u8]) -> State {
-    let Ok(p) = c_string(&[path]) else { return State::Unknown };
+    let Ok(p) = c_string(&[path]) else {
+        return State::Unknown;
+    };
     // SAFETY: `p` is NUL-terminated; `NULL` is allowed for the device.
-    client::state_from_raw(unsafe { client::xenbus_read_driver_state(ptr::null(), p.as_ptr().cast()) })
+    client::state_from_raw(unsafe {
+        client::xenbus_read_driver_state(ptr::null(), p.as_ptr().cast())
+    })
 }
 
 /// `device/<type>/<id>` → `<type>-<id>`, if it fits `XEN_BUS_ID_SIZE`.
@@ -123,7 +134,11 @@ fn probe_node(devtype: &[u8], nodename: &[u8]) -> Result {
     // SAFETY: The copies stay inside the allocation (sized above) and do not overlap.
     unsafe {
         ptr::copy_nonoverlapping(nodename.as_ptr(), strings, nodename.len());
-        ptr::copy_nonoverlapping(devtype.as_ptr(), strings.add(nodename.len() + 1), devtype.len());
+        ptr::copy_nonoverlapping(
+            devtype.as_ptr(),
+            strings.add(nodename.len() + 1),
+            devtype.len(),
+        );
         let d = &mut *xendev;
         d.nodename = strings.cast();
         d.devicetype = strings.add(nodename.len() + 1).cast();
@@ -132,7 +147,7 @@ fn probe_node(devtype: &[u8], nodename: &[u8]) -> Result {
         bindings::sema_init(&mut d.reclaim_sem, 1);
         d.dev.bus = &raw mut bindings::xenbus_rs_frontend_bus;
         d.dev.release = Some(bindings::xenbus_rs_dev_release);
-        bindings::dev_set_name(&mut d.dev, c"%s".as_ptr().cast(), name.as_ptr());
+        bindings::dev_set_name(&mut d.dev, c"%s".as_char_ptr(), name.as_ptr());
     }
     // SAFETY: The device is fully initialised; on failure `put_device` releases it (and with it
     // the allocation, through `release`).
@@ -171,7 +186,11 @@ pub(crate) extern "C" fn xenbus_rs_probe_devices() {
     };
     for t in types.split(|&b| b == 0).filter(|s| !s.is_empty()) {
         if let Err(e) = probe_type(t) {
-            pr_warn!("probing device/{} failed: {:?}\n", crate::watch::BStrDisplay(t), e);
+            pr_warn!(
+                "probing device/{} failed: {:?}\n",
+                crate::watch::BStrDisplay(t),
+                e
+            );
         }
     }
 }
@@ -184,14 +203,20 @@ fn find_device(nodename: &[u8], subtree: bool) -> Option<*mut bindings::xenbus_d
         subtree: bool,
         found: *mut bindings::xenbus_device,
     }
+    /// # Safety
+    ///
+    /// Called by `bus_for_each_dev` with one of our devices and the `Search` below.
     unsafe extern "C" fn visit(dev: *mut bindings::device, data: *mut c_void) -> c_int {
         // SAFETY: `data` is the `Search` passed below, alive for the whole iteration.
         let s = unsafe { &mut *data.cast::<Search<'_>>() };
         let xendev = xendev_of(dev);
         // SAFETY: Every device on our bus is a `xenbus_device` with a NUL-terminated nodename.
-        let Some(name) = (unsafe { c_bytes((*xendev).nodename) }) else { return 0 };
+        let Some(name) = (unsafe { c_bytes((*xendev).nodename) }) else {
+            return 0;
+        };
         let hit = if s.subtree {
-            name.starts_with(s.nodename) && (name.len() == s.nodename.len() || name.get(s.nodename.len()) == Some(&b'/'))
+            name.starts_with(s.nodename)
+                && (name.len() == s.nodename.len() || name.get(s.nodename.len()) == Some(&b'/'))
         } else {
             name == s.nodename
         };
@@ -203,7 +228,11 @@ fn find_device(nodename: &[u8], subtree: bool) -> Option<*mut bindings::xenbus_d
         }
         0
     }
-    let mut s = Search { nodename, subtree, found: ptr::null_mut() };
+    let mut s = Search {
+        nodename,
+        subtree,
+        found: ptr::null_mut(),
+    };
     // SAFETY: The bus is registered; `visit` matches the expected signature and only uses `s`.
     unsafe {
         bindings::bus_for_each_dev(
@@ -229,10 +258,16 @@ fn remove_device(xendev: *mut bindings::xenbus_device, why: &str) {
 }
 
 /// The watch on `device`: something below it changed.
+///
+/// # Safety
+///
+/// Called from the glue's watch callback with the event's NUL-terminated path.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn xenbus_rs_frontend_changed(path: *const c_char) {
     // SAFETY: The watch dispatcher passes the event's NUL-terminated path.
-    let Some(path) = (unsafe { c_bytes(path) }) else { return };
+    let Some(path) = (unsafe { c_bytes(path) }) else {
+        return;
+    };
     let mut parts = path.splitn(4, |&b| b == b'/');
     let (Some(_root), Some(devtype), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
         return; // `device` or `device/<type>`: nothing to do.
@@ -242,19 +277,38 @@ pub(crate) unsafe extern "C" fn xenbus_rs_frontend_changed(path: *const c_char) 
     }
     let root_len = b"device/".len() + devtype.len() + 1 + id.len();
     let root = path.get(..root_len).unwrap_or(path);
-    let Ok(root_c) = c_string(&[root]) else { return };
-    let Ok(state_path) = c_string(&[root, b"/state"]) else { return };
+    let Ok(root_c) = c_string(&[root]) else {
+        return;
+    };
+    let Ok(state_path) = c_string(&[root, b"/state"]) else {
+        return;
+    };
     // SAFETY: Both strings are NUL-terminated.
     let (exists, has_state) = unsafe {
         (
-            crate::capi::xenbus_exists(bindings::xenbus_transaction { id: 0 }, root_c.as_ptr().cast(), c"".as_ptr().cast()) != 0,
-            crate::capi::xenbus_exists(bindings::xenbus_transaction { id: 0 }, state_path.as_ptr().cast(), c"".as_ptr().cast()) != 0,
+            crate::capi::xenbus_exists(
+                bindings::xenbus_transaction { id: 0 },
+                root_c.as_ptr().cast(),
+                c"".as_char_ptr(),
+            ) != 0,
+            crate::capi::xenbus_exists(
+                bindings::xenbus_transaction { id: 0 },
+                state_path.as_ptr().cast(),
+                c"".as_char_ptr(),
+            ) != 0,
         )
     };
     if !exists || !has_state {
         // The node (or its `state`) is gone: remove the device and anything below.
         while let Some(dev) = find_device(root, true) {
-            remove_device(dev, if exists { "lost its state node; removed" } else { "forcefully removed" });
+            remove_device(
+                dev,
+                if exists {
+                    "lost its state node; removed"
+                } else {
+                    "forcefully removed"
+                },
+            );
         }
         return;
     }
@@ -263,10 +317,13 @@ pub(crate) unsafe extern "C" fn xenbus_rs_frontend_changed(path: *const c_char) 
         // possibly under another backend (e.g. after a backend domain crashed).
         let state = path_state(root);
         // SAFETY: We hold a reference to `dev`.
-        let (local, otherend, otherend_id) = unsafe { ((*dev).state, (*dev).otherend, (*dev).otherend_id) };
-        let backend = crate::client::read_unsigned(root, b"backend-id").unwrap_or(otherend_id as u32);
+        let (local, otherend, otherend_id) =
+            unsafe { ((*dev).state, (*dev).otherend, (*dev).otherend_id) };
+        let backend =
+            crate::client::read_unsigned(root, b"backend-id").unwrap_or(otherend_id as u32);
         let reset = state == State::Initialising
-            && (state as bindings::xenbus_state != local || (!otherend.is_null() && backend != otherend_id as u32));
+            && (state as bindings::xenbus_state != local
+                || (!otherend.is_null() && backend != otherend_id as u32));
         // SAFETY: As above.
         let vanished = unsafe { (*dev).vanished };
         if reset || vanished {
@@ -287,7 +344,11 @@ pub(crate) unsafe extern "C" fn xenbus_rs_frontend_changed(path: *const c_char) 
         }
     }
     if let Err(e) = probe_node(devtype, root) {
-        pr_warn!("adding {} failed: {:?}\n", crate::watch::BStrDisplay(root), e);
+        pr_warn!(
+            "adding {} failed: {:?}\n",
+            crate::watch::BStrDisplay(root),
+            e
+        );
     }
 }
 
@@ -322,7 +383,13 @@ fn free_otherend_details(xendev: *mut bindings::xenbus_device) {
 }
 
 /// `read_otherend_details` of frontends: `backend-id` and `backend`, which must exist.
-pub(crate) unsafe extern "C" fn read_backend_details(xendev: *mut bindings::xenbus_device) -> c_int {
+///
+/// # Safety
+///
+/// Called by the bus with one of its devices, during probe or restore.
+pub(crate) unsafe extern "C" fn read_backend_details(
+    xendev: *mut bindings::xenbus_device,
+) -> c_int {
     // SAFETY: The bus passes one of its devices.
     let nodename = unsafe { c_bytes((*xendev).nodename) }.unwrap_or(&[]);
     let id = crate::client::read_int(nodename, b"backend-id");
@@ -330,7 +397,14 @@ pub(crate) unsafe extern "C" fn read_backend_details(xendev: *mut bindings::xenb
     let (id, backend) = match (id, backend) {
         (Ok(id), Ok(backend)) => (id, backend),
         (Err(e), _) | (_, Err(e)) => {
-            crate::client::dev_fatal(xendev, e, fmt!("reading other end details from {}", crate::watch::BStrDisplay(nodename)));
+            crate::client::dev_fatal(
+                xendev,
+                e,
+                fmt!(
+                    "reading other end details from {}",
+                    crate::watch::BStrDisplay(nodename)
+                ),
+            );
             return e.to_errno();
         }
     };
@@ -338,14 +412,21 @@ pub(crate) unsafe extern "C" fn read_backend_details(xendev: *mut bindings::xenb
     let exists = !backend_bytes.is_empty() && {
         // SAFETY: `backend` is NUL-terminated.
         unsafe {
-            crate::capi::xenbus_exists(bindings::xenbus_transaction { id: 0 }, backend.as_ptr().cast(), c"".as_ptr().cast()) != 0
+            crate::capi::xenbus_exists(
+                bindings::xenbus_transaction { id: 0 },
+                backend.as_ptr().cast(),
+                c"".as_char_ptr(),
+            ) != 0
         }
     };
     if !exists {
         crate::client::dev_fatal(
             xendev,
             ENOENT,
-            fmt!("unable to read other end from {}.  missing or inaccessible.", crate::watch::BStrDisplay(nodename)),
+            fmt!(
+                "unable to read other end from {}.  missing or inaccessible.",
+                crate::watch::BStrDisplay(nodename)
+            ),
         );
         return ENOENT.to_errno();
     }
@@ -374,13 +455,23 @@ fn talk_to_otherend(xendev: *mut bindings::xenbus_device) -> c_int {
 }
 
 /// The other end's `state` changed.
-unsafe extern "C" fn backend_changed(watch: *mut bindings::xenbus_watch, path: *const c_char, _token: *const c_char) {
+///
+/// # Safety
+///
+/// Registered only as the callback of a bound device's `otherend_watch`.
+unsafe extern "C" fn backend_changed(
+    watch: *mut bindings::xenbus_watch,
+    path: *const c_char,
+    _token: *const c_char,
+) {
     let xendev = xendev_of_otherend_watch(watch);
     // SAFETY: This callback is only registered on `otherend_watch` of a bound device, and
     // unregistered before the device goes away; the path is NUL-terminated.
     let (otherend, path) = unsafe { (c_bytes((*xendev).otherend), c_bytes(path)) };
     // Ignore events on old details (e.g. right after a resume).
-    let (Some(otherend), Some(path)) = (otherend, path) else { return };
+    let (Some(otherend), Some(path)) = (otherend, path) else {
+        return;
+    };
     if !path.starts_with(otherend) {
         return;
     }
@@ -413,7 +504,15 @@ fn watch_otherend(xendev: *mut bindings::xenbus_device) -> c_int {
     };
     // SAFETY: `path` is kmalloc'ed and owned by the watch from now on (freed in
     // `free_otherend_watch`, or here on failure).
-    let err = unsafe { client::xenbus_watch_path(xendev, path, &raw mut (*xendev).otherend_watch, None, Some(backend_changed)) };
+    let err = unsafe {
+        client::xenbus_watch_path(
+            xendev,
+            path,
+            &raw mut (*xendev).otherend_watch,
+            None,
+            Some(backend_changed),
+        )
+    };
     if err != 0 {
         // SAFETY: `xenbus_watch_path` does not keep `path` on failure.
         unsafe { bindings::kfree(path.cast()) };
@@ -422,6 +521,10 @@ fn watch_otherend(xendev: *mut bindings::xenbus_device) -> c_int {
 }
 
 /// `bus_type.probe`.
+///
+/// # Safety
+///
+/// Called by the driver core with a device of this bus.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn xenbus_rs_dev_probe(dev: *mut bindings::device) -> c_int {
     let xendev = xendev_of(dev);
@@ -457,7 +560,11 @@ pub(crate) unsafe extern "C" fn xenbus_rs_dev_probe(dev: *mut bindings::device) 
     if err != 0 {
         // SAFETY: Drops the reference taken above.
         unsafe { bindings::module_put((*drv).driver.owner) };
-        client::dev_error(xendev, Error::from_errno(err), fmt!("xenbus_dev_probe on device"));
+        client::dev_error(
+            xendev,
+            Error::from_errno(err),
+            fmt!("xenbus_dev_probe on device"),
+        );
         return err;
     }
     let err = watch_otherend(xendev);
@@ -485,6 +592,10 @@ pub(crate) unsafe extern "C" fn xenbus_rs_dev_probe(dev: *mut bindings::device) 
 }
 
 /// `bus_type.remove`.
+///
+/// # Safety
+///
+/// Called by the driver core with a device of this bus.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn xenbus_rs_dev_remove(dev: *mut bindings::device) {
     let xendev = xendev_of(dev);
@@ -506,7 +617,12 @@ pub(crate) unsafe extern "C" fn xenbus_rs_dev_remove(dev: *mut bindings::device)
     // If the toolstack forced Closing, or the driver cannot rebind, say Closed so that the
     // device can be cleaned up.
     // SAFETY: `drv` is still valid here; `nodename` is ours.
-    let (allow_rebind, nodename) = unsafe { ((*drv).allow_rebind, c_bytes((*xendev).nodename).unwrap_or(&[])) };
+    let (allow_rebind, nodename) = unsafe {
+        (
+            (*drv).allow_rebind,
+            c_bytes((*xendev).nodename).unwrap_or(&[]),
+        )
+    };
     if !allow_rebind || client::read_state_of(xendev, nodename) == State::Closing {
         // SAFETY: `xendev` is live.
         unsafe { client::xenbus_switch_state(xendev, State::Closed as bindings::xenbus_state) };
@@ -514,13 +630,18 @@ pub(crate) unsafe extern "C" fn xenbus_rs_dev_remove(dev: *mut bindings::device)
 }
 
 /// `bus_type.shutdown`: Connected devices go to Closing and get up to 5 s to close.
+///
+/// # Safety
+///
+/// Called by the driver core with a device of this bus.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn xenbus_rs_dev_shutdown(dev: *mut bindings::device) {
     let xendev = xendev_of(dev);
     // SAFETY: `dev` is one of our devices; hold it for the duration.
     unsafe { bindings::get_device(dev) };
     // SAFETY: As above.
-    let (state, nodename) = unsafe { ((*xendev).state, c_bytes((*xendev).nodename).unwrap_or(&[])) };
+    let (state, nodename) =
+        unsafe { ((*xendev).state, c_bytes((*xendev).nodename).unwrap_or(&[])) };
     if state != State::Connected as bindings::xenbus_state {
         pr_info!(
             "{}: {} != Connected, skipping\n",
@@ -532,10 +653,16 @@ pub(crate) unsafe extern "C" fn xenbus_rs_dev_shutdown(dev: *mut bindings::devic
         unsafe { client::xenbus_switch_state(xendev, State::Closing as bindings::xenbus_state) };
         // SAFETY: As above.
         let left = unsafe {
-            bindings::wait_for_completion_timeout(&mut (*xendev).down, kernel::time::msecs_to_jiffies(5000))
+            bindings::wait_for_completion_timeout(
+                &mut (*xendev).down,
+                kernel::time::msecs_to_jiffies(5000),
+            )
         };
         if left == 0 {
-            pr_info!("{}: timeout closing device\n", crate::watch::BStrDisplay(nodename));
+            pr_info!(
+                "{}: timeout closing device\n",
+                crate::watch::BStrDisplay(nodename)
+            );
         }
     }
     // SAFETY: Drops the reference taken above.
@@ -543,6 +670,10 @@ pub(crate) unsafe extern "C" fn xenbus_rs_dev_shutdown(dev: *mut bindings::devic
 }
 
 /// `dev_pm_ops.freeze` (save/migrate): tell the driver.
+///
+/// # Safety
+///
+/// Called by the driver core with a device of this bus.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn xenbus_rs_dev_freeze(dev: *mut bindings::device) -> c_int {
     // SAFETY: `dev` is one of our devices.
@@ -572,6 +703,10 @@ pub(crate) extern "C" fn xenbus_rs_dev_thaw(_dev: *mut bindings::device) -> c_in
 }
 
 /// `dev_pm_ops.restore` (after restore or migration): new backend details, then the driver.
+///
+/// # Safety
+///
+/// Called by the driver core with a device of this bus.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn xenbus_rs_dev_restore(dev: *mut bindings::device) -> c_int {
     // SAFETY: `dev` is one of our devices.
@@ -617,7 +752,11 @@ pub(crate) unsafe extern "C" fn __xenbus_register_frontend(
     let err = unsafe {
         let d = &mut *drv;
         d.read_otherend_details = Some(read_backend_details);
-        d.driver.name = if d.name.is_null() && !d.ids.is_null() { (*d.ids).devicetype.as_ptr() } else { d.name };
+        d.driver.name = if d.name.is_null() && !d.ids.is_null() {
+            (*d.ids).devicetype.as_ptr()
+        } else {
+            d.name
+        };
         d.driver.bus = &raw mut bindings::xenbus_rs_frontend_bus;
         d.driver.owner = owner;
         d.driver.mod_name = mod_name;
@@ -651,6 +790,9 @@ fn connecting(drv: *mut bindings::xenbus_driver, ignore_nonessential: bool) -> b
         drv: *const bindings::device_driver,
         ignore_nonessential: bool,
     }
+    /// # Safety
+    ///
+    /// Called by `bus_for_each_dev` with one of our devices and the `Ask` below.
     unsafe extern "C" fn visit(dev: *mut bindings::device, data: *mut c_void) -> c_int {
         // SAFETY: `data` is the `Ask` below; `dev` is a live device of our bus.
         let (ask, driver) = unsafe { (&*data.cast::<Ask>(), (*dev).driver) };
@@ -666,13 +808,19 @@ fn connecting(drv: *mut bindings::xenbus_driver, ignore_nonessential: bool) -> b
             }
             let state = (*xendev).state;
             let connected = State::Connected as bindings::xenbus_state;
-            let not_ready = state == connected && (*xendrv).is_ready.is_some_and(|ready| ready(xendev) == 0);
+            let not_ready =
+                state == connected && (*xendrv).is_ready.is_some_and(|ready| ready(xendev) == 0);
             c_int::from(state < connected || not_ready)
         }
     }
     let ask = Ask {
         // SAFETY: `drv` is NULL or a registered driver.
-        drv: if drv.is_null() { ptr::null() } else { unsafe { &raw const (*drv).driver } },
+        drv: if drv.is_null() {
+            ptr::null()
+        } else {
+            // SAFETY: `drv` is a registered driver; only the field's address is taken.
+            unsafe { &raw const (*drv).driver }
+        },
         ignore_nonessential,
     };
     // SAFETY: The bus is registered; `visit` only reads.
@@ -711,6 +859,9 @@ fn wait_for_devices(drv: *mut bindings::xenbus_driver) {
 }
 
 fn report_device_status(drv: *mut bindings::xenbus_driver) {
+    /// # Safety
+    ///
+    /// Called by `bus_for_each_dev` with one of our devices.
     unsafe extern "C" fn visit(dev: *mut bindings::device, data: *mut c_void) -> c_int {
         let only: *const bindings::device_driver = data.cast();
         // SAFETY: `dev` is a live device of our bus.
@@ -720,11 +871,22 @@ fn report_device_status(drv: *mut bindings::xenbus_driver) {
         }
         let xendev = xendev_of(dev);
         // SAFETY: As above.
-        let (state, nodename, otherend) = unsafe { ((*xendev).state, c_bytes((*xendev).nodename).unwrap_or(&[]), c_bytes((*xendev).otherend)) };
+        let (state, nodename, otherend) = unsafe {
+            (
+                (*xendev).state,
+                c_bytes((*xendev).nodename).unwrap_or(&[]),
+                c_bytes((*xendev).otherend),
+            )
+        };
         if driver.is_null() {
-            pr_info!("Device with no driver: {}\n", crate::watch::BStrDisplay(nodename));
+            pr_info!(
+                "Device with no driver: {}\n",
+                crate::watch::BStrDisplay(nodename)
+            );
         } else if state < State::Connected as bindings::xenbus_state {
-            let remote = otherend.map(|o| client::read_state_of(xendev, o)).unwrap_or(State::Unknown);
+            let remote = otherend
+                .map(|o| client::read_state_of(xendev, o))
+                .unwrap_or(State::Unknown);
             pr_warn!(
                 "Timeout connecting to device: {} (local state {}, remote state {})\n",
                 crate::watch::BStrDisplay(nodename),
@@ -741,7 +903,14 @@ fn report_device_status(drv: *mut bindings::xenbus_driver) {
         unsafe { (&raw mut (*drv).driver).cast() }
     };
     // SAFETY: The bus is registered; `visit` only reads.
-    unsafe { bindings::bus_for_each_dev(&raw const bindings::xenbus_rs_frontend_bus, ptr::null_mut(), only, Some(visit)) };
+    unsafe {
+        bindings::bus_for_each_dev(
+            &raw const bindings::xenbus_rs_frontend_bus,
+            ptr::null_mut(),
+            only,
+            Some(visit),
+        )
+    };
 }
 
 /// `late_initcall`: wait for the devices present at boot.

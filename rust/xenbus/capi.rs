@@ -205,7 +205,9 @@ pub(crate) unsafe extern "C" fn xenbus_exists(
 ) -> c_int {
     // SAFETY: Per the function's contract.
     let path = unsafe { join(dir, node) };
-    let exists = path.and_then(|p| store()?.directory(t.id, &p, Uninterruptible)).is_ok();
+    let exists = path
+        .and_then(|p| store()?.directory(t.id, &p, Uninterruptible))
+        .is_ok();
     c_int::from(exists)
 }
 
@@ -233,7 +235,9 @@ pub(crate) unsafe extern "C" fn xenbus_rm(
 ///
 /// `t` is writable.
 #[export]
-pub(crate) unsafe extern "C" fn xenbus_transaction_start(t: *mut bindings::xenbus_transaction) -> c_int {
+pub(crate) unsafe extern "C" fn xenbus_transaction_start(
+    t: *mut bindings::xenbus_transaction,
+) -> c_int {
     match store().and_then(|s| s.transaction_start(Uninterruptible)) {
         Ok(id) => {
             if t.is_null() {
@@ -253,7 +257,10 @@ pub(crate) unsafe extern "C" fn xenbus_transaction_start(t: *mut bindings::xenbu
 ///
 /// None beyond the C API's: `t` came from `xenbus_transaction_start`.
 #[export]
-pub(crate) unsafe extern "C" fn xenbus_transaction_end(t: bindings::xenbus_transaction, abort: bool) -> c_int {
+pub(crate) unsafe extern "C" fn xenbus_transaction_end(
+    t: bindings::xenbus_transaction,
+    abort: bool,
+) -> c_int {
     errno(store().and_then(|s| s.transaction_end(t.id, !abort, Uninterruptible)))
 }
 
@@ -406,7 +413,9 @@ pub(crate) extern "C" fn xs_suspend_cancel() {
 #[export]
 pub(crate) extern "C" fn xen_set_callback_via(via: u64) -> c_int {
     // SAFETY: Sets one HVM parameter of this domain.
-    let ret = unsafe { bindings::xen_hvm_set_parameter(kernel::xen::hvm_param::CALLBACK_IRQ as c_int, via) };
+    let ret = unsafe {
+        bindings::xen_hvm_set_parameter(kernel::xen::hvm_param::CALLBACK_IRQ as c_int, via)
+    };
     if ret != 0 {
         return ret;
     }

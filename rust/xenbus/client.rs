@@ -32,7 +32,11 @@ pub(crate) fn state_name(v: bindings::xenbus_state) -> &'static str {
 pub(crate) fn read_string(dir: &[u8], node: &[u8]) -> Result<KVec<u8>> {
     let path = c_string(&[dir, b"/", node])?;
     let c = crate::connection::get().ok_or(ENODEV)?;
-    let mut v = c.store.read(0, crate::watch::without_nul(&path), crate::request::WaitMode::Uninterruptible)?;
+    let mut v = c.store.read(
+        0,
+        crate::watch::without_nul(&path),
+        crate::request::WaitMode::Uninterruptible,
+    )?;
     v.push(0, GFP_KERNEL)?;
     Ok(v)
 }
@@ -47,7 +51,10 @@ pub(crate) fn read_int(dir: &[u8], node: &[u8]) -> Result<c_int> {
         _ => (false, s),
     };
     let digits: &[u8] = {
-        let end = digits.iter().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+        let end = digits
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(digits.len());
         digits.get(..end).unwrap_or(&[])
     };
     if digits.is_empty() {
@@ -55,7 +62,10 @@ pub(crate) fn read_int(dir: &[u8], node: &[u8]) -> Result<c_int> {
     }
     let mut n: i64 = 0;
     for &d in digits {
-        n = n.checked_mul(10).and_then(|n| n.checked_add(i64::from(d - b'0'))).ok_or(ERANGE)?;
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(i64::from(d - b'0')))
+            .ok_or(ERANGE)?;
     }
     let n = if neg { -n } else { n };
     c_int::try_from(n).map_err(|_| ERANGE)
@@ -73,7 +83,10 @@ pub(crate) fn read_state_of(xendev: *const bindings::xenbus_device, path: &[u8])
         return State::Unknown;
     }
     match read_int(path, b"state") {
-        Ok(v) => u32::try_from(v).ok().and_then(State::from_u32).unwrap_or(State::Unknown),
+        Ok(v) => u32::try_from(v)
+            .ok()
+            .and_then(State::from_u32)
+            .unwrap_or(State::Unknown),
         Err(_) => State::Unknown,
     }
 }
@@ -93,7 +106,11 @@ pub(crate) extern "C" fn xenbus_strstate(state: bindings::xenbus_state) -> *cons
         c"Reconfiguring",
         c"Reconfigured",
     ];
-    NAMES.get(state as usize).copied().unwrap_or(c"INVALID").as_char_ptr()
+    NAMES
+        .get(state as usize)
+        .copied()
+        .unwrap_or(c"INVALID")
+        .as_char_ptr()
 }
 
 /// `xenbus_read_driver_state`: the `state` under `path` (Unknown if unreadable).
@@ -114,7 +131,11 @@ pub(crate) unsafe extern "C" fn xenbus_read_driver_state(
 }
 
 /// Reports an error: kernel log and `error/<nodename>/error` in xenstore.
-pub(crate) fn dev_error(xendev: *mut bindings::xenbus_device, err: Error, args: fmt::Arguments<'_>) {
+pub(crate) fn dev_error(
+    xendev: *mut bindings::xenbus_device,
+    err: Error,
+    args: fmt::Arguments<'_>,
+) {
     // SAFETY: Callers pass live devices.
     let nodename = unsafe { c_bytes((*xendev).nodename) }.unwrap_or(&[]);
     // SAFETY: As above.
@@ -123,13 +144,25 @@ pub(crate) fn dev_error(xendev: *mut bindings::xenbus_device, err: Error, args: 
         return;
     };
     dev_err!(dev, "{}\n", msg.to_str().unwrap_or("(message not UTF-8)"));
-    if let (Ok(dir), Some(c)) = (c_string(&[b"error/", nodename, b"/error"]), crate::connection::get()) {
-        let _ = c.store.write(0, crate::watch::without_nul(&dir), msg.to_bytes(), crate::request::WaitMode::Uninterruptible);
+    if let (Ok(dir), Some(c)) = (
+        c_string(&[b"error/", nodename, b"/error"]),
+        crate::connection::get(),
+    ) {
+        let _ = c.store.write(
+            0,
+            crate::watch::without_nul(&dir),
+            msg.to_bytes(),
+            crate::request::WaitMode::Uninterruptible,
+        );
     }
 }
 
 /// Like [`dev_error`], then switches the device to Closing.
-pub(crate) fn dev_fatal(xendev: *mut bindings::xenbus_device, err: Error, args: fmt::Arguments<'_>) {
+pub(crate) fn dev_fatal(
+    xendev: *mut bindings::xenbus_device,
+    err: Error,
+    args: fmt::Arguments<'_>,
+) {
     dev_error(xendev, err, args);
     // SAFETY: Callers pass live devices.
     unsafe { xenbus_switch_state(xendev, State::Closing.as_u32()) };
@@ -137,11 +170,23 @@ pub(crate) fn dev_fatal(xendev: *mut bindings::xenbus_device, err: Error, args: 
 
 /// Called by the C glue's variadic `xenbus_dev_error`/`xenbus_dev_fatal` with the formatted
 /// message.
+///
+/// # Safety
+///
+/// `xendev` is a live device and `msg` a NUL-terminated string.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn xenbus_rs_dev_error(xendev: *mut bindings::xenbus_device, err: c_int, msg: *const c_char) {
+pub(crate) unsafe extern "C" fn xenbus_rs_dev_error(
+    xendev: *mut bindings::xenbus_device,
+    err: c_int,
+    msg: *const c_char,
+) {
     // SAFETY: The glue passes a live device and a NUL-terminated message.
     let msg = unsafe { c_bytes(msg) }.unwrap_or(&[]);
-    dev_error(xendev, Error::from_errno(-err.abs().max(1)), fmt!("{}", crate::watch::BStrDisplay(msg)));
+    dev_error(
+        xendev,
+        Error::from_errno(-err.abs().max(1)),
+        fmt!("{}", crate::watch::BStrDisplay(msg)),
+    );
 }
 
 /// Registers `watch` on `path` for a device; on failure the device is failed.
@@ -155,8 +200,12 @@ pub(crate) unsafe extern "C" fn xenbus_watch_path(
     dev: *mut bindings::xenbus_device,
     path: *const c_char,
     watch: *mut bindings::xenbus_watch,
-    will_handle: Option<unsafe extern "C" fn(*mut bindings::xenbus_watch, *const c_char, *const c_char) -> bool>,
-    callback: Option<unsafe extern "C" fn(*mut bindings::xenbus_watch, *const c_char, *const c_char)>,
+    will_handle: Option<
+        unsafe extern "C" fn(*mut bindings::xenbus_watch, *const c_char, *const c_char) -> bool,
+    >,
+    callback: Option<
+        unsafe extern "C" fn(*mut bindings::xenbus_watch, *const c_char, *const c_char),
+    >,
 ) -> c_int {
     // SAFETY: Per the function's contract.
     unsafe {
@@ -175,7 +224,11 @@ pub(crate) unsafe extern "C" fn xenbus_watch_path(
         }
         // SAFETY: `path` is NUL-terminated.
         let p = unsafe { c_bytes(path) }.unwrap_or(&[]);
-        dev_fatal(dev, Error::from_errno(err), fmt!("adding watch on {}", crate::watch::BStrDisplay(p)));
+        dev_fatal(
+            dev,
+            Error::from_errno(err),
+            fmt!("adding watch on {}", crate::watch::BStrDisplay(p)),
+        );
     }
     err
 }
@@ -185,12 +238,22 @@ pub(crate) unsafe extern "C" fn xenbus_watch_path(
 /// toolstack reset it to Initialising meanwhile (the device vanished).
 fn switch_state(xendev: *mut bindings::xenbus_device, new: u32, depth: u32) {
     // SAFETY: Callers pass live devices.
-    let (current, vanished, nodename) = unsafe { ((*xendev).state, (*xendev).vanished, c_bytes((*xendev).nodename).unwrap_or(&[])) };
+    let (current, vanished, nodename) = unsafe {
+        (
+            (*xendev).state,
+            (*xendev).vanished,
+            c_bytes((*xendev).nodename).unwrap_or(&[]),
+        )
+    };
     if new == current || vanished {
         return;
     }
-    let Some(c) = crate::connection::get() else { return };
-    let Ok(path) = c_string(&[nodename, b"/state"]) else { return };
+    let Some(c) = crate::connection::get() else {
+        return;
+    };
+    let Ok(path) = c_string(&[nodename, b"/state"]) else {
+        return;
+    };
     let path = crate::watch::without_nul(&path);
     let mode = crate::request::WaitMode::Uninterruptible;
     const ATTEMPTS: u32 = 100;
@@ -201,12 +264,19 @@ fn switch_state(xendev: *mut bindings::xenbus_device, new: u32, depth: u32) {
         };
         let mut commit = false;
         let mut reset = false;
-        match c.store.read(tx, path, mode).ok().and_then(|v| parse_state(&v)) {
+        match c
+            .store
+            .read(tx, path, mode)
+            .ok()
+            .and_then(|v| parse_state(&v))
+        {
             None => {} // The node is gone: do not resurrect it.
             Some(s) if s != current && s == State::Initialising.as_u32() => reset = true,
             Some(_) => {
                 let mut value = [0u8; 10];
-                let text = state::XenbusState::from_u32(new).map(|s| s.as_value()).unwrap_or_else(|| decimal(new, &mut value));
+                let text = state::XenbusState::from_u32(new)
+                    .map(|s| s.as_value())
+                    .unwrap_or_else(|| decimal(new, &mut value));
                 match c.store.write(tx, path, text, mode) {
                     Ok(()) => commit = true,
                     Err(e) => switch_fatal(xendev, depth, e, "writing new state"),
@@ -263,7 +333,10 @@ fn switch_fatal(xendev: *mut bindings::xenbus_device, depth: u32, err: Error, wh
 ///
 /// `dev` is a live device.
 #[export]
-pub(crate) unsafe extern "C" fn xenbus_switch_state(dev: *mut bindings::xenbus_device, state: bindings::xenbus_state) -> c_int {
+pub(crate) unsafe extern "C" fn xenbus_switch_state(
+    dev: *mut bindings::xenbus_device,
+    state: bindings::xenbus_state,
+) -> c_int {
     if !dev.is_null() {
         switch_state(dev, state, 0);
     }
@@ -299,7 +372,12 @@ pub(crate) unsafe extern "C" fn xenbus_setup_ring(
     nr_pages: c_uint,
     grefs: *mut bindings::grant_ref_t,
 ) -> c_int {
-    if dev.is_null() || vaddr.is_null() || grefs.is_null() || nr_pages == 0 || nr_pages > MAX_RING_GRANTS {
+    if dev.is_null()
+        || vaddr.is_null()
+        || grefs.is_null()
+        || nr_pages == 0
+        || nr_pages > MAX_RING_GRANTS
+    {
         return EINVAL.to_errno();
     }
     let size = nr_pages as usize * XEN_PAGE_SIZE;
@@ -324,7 +402,11 @@ pub(crate) unsafe extern "C" fn xenbus_setup_ring(
     // SAFETY: `head` is a valid out-parameter.
     let ret = unsafe { bindings::gnttab_alloc_grant_references(nr_pages as u16, &mut head) };
     if ret != 0 {
-        dev_fatal(dev, Error::from_errno(ret), fmt!("granting access to {} ring pages", nr_pages));
+        dev_fatal(
+            dev,
+            Error::from_errno(ret),
+            fmt!("granting access to {} ring pages", nr_pages),
+        );
         return fail(ret, addr, grefs);
     }
     // SAFETY: `dev` is live.
@@ -352,7 +434,11 @@ pub(crate) unsafe extern "C" fn xenbus_setup_ring(
 ///
 /// Arguments as returned by `xenbus_setup_ring`.
 #[export]
-pub(crate) unsafe extern "C" fn xenbus_teardown_ring(vaddr: *mut *mut c_void, nr_pages: c_uint, grefs: *mut bindings::grant_ref_t) {
+pub(crate) unsafe extern "C" fn xenbus_teardown_ring(
+    vaddr: *mut *mut c_void,
+    nr_pages: c_uint,
+    grefs: *mut bindings::grant_ref_t,
+) {
     if !grefs.is_null() {
         // SAFETY: `grefs` has `nr_pages` entries (contract).
         for gref in unsafe { core::slice::from_raw_parts_mut(grefs, nr_pages as usize) } {
@@ -380,7 +466,10 @@ pub(crate) unsafe extern "C" fn xenbus_teardown_ring(vaddr: *mut *mut c_void, nr
 ///
 /// `dev` is live; `port` writable.
 #[export]
-pub(crate) unsafe extern "C" fn xenbus_alloc_evtchn(dev: *mut bindings::xenbus_device, port: *mut bindings::evtchn_port_t) -> c_int {
+pub(crate) unsafe extern "C" fn xenbus_alloc_evtchn(
+    dev: *mut bindings::xenbus_device,
+    port: *mut bindings::evtchn_port_t,
+) -> c_int {
     if dev.is_null() || port.is_null() {
         return EINVAL.to_errno();
     }
@@ -391,9 +480,18 @@ pub(crate) unsafe extern "C" fn xenbus_alloc_evtchn(dev: *mut bindings::xenbus_d
         port: 0,
     };
     // SAFETY: `op` is the argument structure of EVTCHNOP_alloc_unbound.
-    let err = unsafe { bindings::xen_event_channel_op(bindings::EVTCHNOP_alloc_unbound as c_int, (&raw mut op).cast()) };
+    let err = unsafe {
+        bindings::xen_event_channel_op(
+            bindings::EVTCHNOP_alloc_unbound as c_int,
+            (&raw mut op).cast(),
+        )
+    };
     if err != 0 {
-        dev_fatal(dev, Error::from_errno(err), fmt!("allocating event channel"));
+        dev_fatal(
+            dev,
+            Error::from_errno(err),
+            fmt!("allocating event channel"),
+        );
     } else {
         // SAFETY: `port` is writable.
         unsafe { *port = op.port };
@@ -407,12 +505,21 @@ pub(crate) unsafe extern "C" fn xenbus_alloc_evtchn(dev: *mut bindings::xenbus_d
 ///
 /// `dev` is live.
 #[export]
-pub(crate) unsafe extern "C" fn xenbus_free_evtchn(dev: *mut bindings::xenbus_device, port: bindings::evtchn_port_t) -> c_int {
+pub(crate) unsafe extern "C" fn xenbus_free_evtchn(
+    dev: *mut bindings::xenbus_device,
+    port: bindings::evtchn_port_t,
+) -> c_int {
     let mut op = bindings::evtchn_close { port };
     // SAFETY: `op` is the argument structure of EVTCHNOP_close.
-    let err = unsafe { bindings::xen_event_channel_op(bindings::EVTCHNOP_close as c_int, (&raw mut op).cast()) };
+    let err = unsafe {
+        bindings::xen_event_channel_op(bindings::EVTCHNOP_close as c_int, (&raw mut op).cast())
+    };
     if err != 0 && !dev.is_null() {
-        dev_error(dev, Error::from_errno(err), fmt!("freeing event channel {}", port));
+        dev_error(
+            dev,
+            Error::from_errno(err),
+            fmt!("freeing event channel {}", port),
+        );
     }
     err
 }

@@ -233,7 +233,12 @@ impl<P: RingPage + Send + Sync> Engine<P> {
     }
 
     /// Moves bytes both ways until neither direction makes progress.
-    pub(crate) fn pump(&self, sink: &dyn EventSink, peer: &dyn Peer, server_error: impl Fn() -> u32) {
+    pub(crate) fn pump(
+        &self,
+        sink: &dyn EventSink,
+        peer: &dyn Peer,
+        server_error: impl Fn() -> u32,
+    ) {
         let mut io = self.io.lock();
         loop {
             if self.fatal().is_some() || self.paused.load(Relaxed) {
@@ -382,7 +387,10 @@ impl<P: RingPage + Send + Sync> Engine<P> {
             .map_err(|_| ENOMEM)
             .map(|mut copy| {
                 copy.copy_from_slice(payload);
-                Reply { ty: header.ty, payload: copy }
+                Reply {
+                    ty: header.ty,
+                    payload: copy,
+                }
             });
         if let Completed::Orphaned(Some(reply)) = req.complete(outcome) {
             self.abort_orphaned_transaction(&req, &reply);

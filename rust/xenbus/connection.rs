@@ -74,12 +74,19 @@ impl ThreadBody for IoThread {
         let _ = unsafe { bindings::memalloc_noio_save() };
         loop {
             let ring = core.store.engine.page();
-            core.store.engine.pump(&*core.watches, &EvtchnPeer(core), || ring.server_error());
+            core.store
+                .engine
+                .pump(&*core.watches, &EvtchnPeer(core), || ring.server_error());
             core.store.wake.wait();
         }
     }
 }
 
+/// The store event channel's interrupt: wake the ring I/O thread.
+///
+/// # Safety
+///
+/// Bound in `bind_irq` with the core's `IoWake` as `dev_id`.
 unsafe extern "C" fn store_interrupt(_irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
     // SAFETY: `dev_id` is the `IoWake` of the leaked (never freed) core, see `bind_irq`.
     let wake = unsafe { &*dev_id.cast::<IoWake>() };
@@ -102,7 +109,10 @@ pub(crate) fn init() -> Result {
         let (mfn, evtchn) = store::pv_start_info().ok_or(ENODEV)?;
         (Kind::Pv, store::locate_pv(mfn, evtchn))
     } else {
-        (Kind::Hvm, store::locate_hvm(&store::XenHvmParams, xen::is_initial_domain())?)
+        (
+            Kind::Hvm,
+            store::locate_hvm(&store::XenHvmParams, xen::is_initial_domain())?,
+        )
     };
     let (page, evtchn) = match location {
         Location::Local => {
@@ -182,6 +192,11 @@ pub(crate) fn init() -> Result {
         evtchn,
         features
     );
+    pr_info!(
+        "memory: {} bytes per watch + its path, {} bytes per open /dev/xen/xenbus\n",
+        crate::watch::entry_bytes(),
+        crate::dev::file_bytes()
+    );
     Ok(())
 }
 
@@ -209,7 +224,7 @@ impl Core {
                 self.evtchn.load(Relaxed),
                 Some(store_interrupt),
                 0,
-                c"xenbus".as_ptr().cast(),
+                c"xenbus".as_char_ptr(),
                 wake.cast_mut().cast(),
             )
         };
@@ -240,9 +255,11 @@ impl Core {
         if xen::is_initial_domain() {
             return;
         }
-        let feature = self
-            .store
-            .read(0, b"control/platform-feature-xs_reset_watches", WaitMode::Uninterruptible);
+        let feature = self.store.read(
+            0,
+            b"control/platform-feature-xs_reset_watches",
+            WaitMode::Uninterruptible,
+        );
         let enabled = matches!(feature, Ok(v) if v.first().is_some_and(|&b| b != b'0'));
         if enabled {
             if let Err(e) = self.store.reset_watches() {
@@ -294,7 +311,11 @@ impl Core {
         self.store.engine.reset_after_resume();
         let (_, cons, prod) = self.store.engine.page().quiesce_responses();
         if cons != prod {
-            pr_err!("request ring is not quiescent after resume ({:#x}:{:#x})\n", cons, prod);
+            pr_err!(
+                "request ring is not quiescent after resume ({:#x}:{:#x})\n",
+                cons,
+                prod
+            );
         }
         self.store.engine.pause(false);
         self.store.gate.release(true);

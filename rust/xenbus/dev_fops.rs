@@ -24,19 +24,23 @@ unsafe impl<T> Sync for AssertSync<T> {}
 /// The device's file operations (the C core exports the same symbol).
 #[no_mangle]
 #[used]
-pub(crate) static xen_xenbus_fops: AssertSync<bindings::file_operations> = AssertSync(bindings::file_operations {
-    open: Some(xenbus_dev_open),
-    release: Some(xenbus_dev_release),
-    read: Some(xenbus_dev_read),
-    write: Some(xenbus_dev_write),
-    poll: Some(xenbus_dev_poll),
-    ..pin_init::zeroed()
-});
+pub(crate) static xen_xenbus_fops: AssertSync<bindings::file_operations> =
+    AssertSync(bindings::file_operations {
+        open: Some(xenbus_dev_open),
+        release: Some(xenbus_dev_release),
+        read: Some(xenbus_dev_read),
+        write: Some(xenbus_dev_write),
+        poll: Some(xenbus_dev_poll),
+        ..pin_init::zeroed()
+    });
 
 /// # Safety
 ///
 /// Called by the VFS with a valid inode and a new file.
-unsafe extern "C" fn xenbus_dev_open(inode: *mut bindings::inode, filp: *mut bindings::file) -> c_int {
+unsafe extern "C" fn xenbus_dev_open(
+    inode: *mut bindings::inode,
+    filp: *mut bindings::file,
+) -> c_int {
     let Some(c) = connection::get() else {
         return ENOENT.to_errno();
     };
@@ -59,7 +63,10 @@ unsafe extern "C" fn xenbus_dev_open(inode: *mut bindings::inode, filp: *mut bin
 /// # Safety
 ///
 /// Called by the VFS once, when the last reference to a file opened by `xenbus_dev_open` goes.
-unsafe extern "C" fn xenbus_dev_release(_inode: *mut bindings::inode, filp: *mut bindings::file) -> c_int {
+unsafe extern "C" fn xenbus_dev_release(
+    _inode: *mut bindings::inode,
+    filp: *mut bindings::file,
+) -> c_int {
     // SAFETY: `private_data` was set from `into_foreign` in `xenbus_dev_open`; this is its only
     // release.
     let f = unsafe { Arc::<XsFile>::from_foreign((*filp).private_data.cast()) };
@@ -70,7 +77,9 @@ unsafe extern "C" fn xenbus_dev_release(_inode: *mut bindings::inode, filp: *mut
 /// # Safety
 ///
 /// `filp` is a file opened by `xenbus_dev_open` (VFS contract).
-unsafe fn file_state<'a>(filp: *mut bindings::file) -> <Arc<XsFile> as ForeignOwnable>::Borrowed<'a> {
+unsafe fn file_state<'a>(
+    filp: *mut bindings::file,
+) -> <Arc<XsFile> as ForeignOwnable>::Borrowed<'a> {
     // SAFETY: `private_data` holds our `Arc` until `xenbus_dev_release`, which the VFS does not
     // run while another file operation is in progress.
     unsafe { Arc::<XsFile>::borrow((*filp).private_data.cast()) }
@@ -124,7 +133,10 @@ unsafe extern "C" fn xenbus_dev_write(
 /// # Safety
 ///
 /// VFS contract: `filp` is ours, `wait` a poll table or `NULL`.
-unsafe extern "C" fn xenbus_dev_poll(filp: *mut bindings::file, wait: *mut bindings::poll_table) -> bindings::__poll_t {
+unsafe extern "C" fn xenbus_dev_poll(
+    filp: *mut bindings::file,
+    wait: *mut bindings::poll_table,
+) -> bindings::__poll_t {
     // SAFETY: Per the function's contract.
     let f = unsafe { file_state(filp) };
     // SAFETY: `filp` is valid for the duration of the call.

@@ -75,7 +75,10 @@ pub(crate) fn locate_pv(store_mfn: u64, store_evtchn: u32) -> Location {
     if store_evtchn == 0 {
         Location::Local
     } else {
-        Location::Pv { mfn: store_mfn, evtchn: store_evtchn }
+        Location::Pv {
+            mfn: store_mfn,
+            evtchn: store_evtchn,
+        }
     }
 }
 

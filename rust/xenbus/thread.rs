@@ -15,6 +15,11 @@ pub(crate) trait ThreadBody: Send + Sync + 'static {
     fn run(self: Arc<Self>);
 }
 
+/// The thread function: runs the body it was given.
+///
+/// # Safety
+///
+/// `data` comes from `Arc::into_raw` in [`spawn`] and is passed to exactly one thread.
 unsafe extern "C" fn trampoline<T: ThreadBody>(data: *mut c_void) -> c_int {
     // SAFETY: `data` came from `Arc::into_raw` in `spawn`, and ownership of that reference was
     // passed to this thread, which is its only user.
@@ -24,7 +29,10 @@ unsafe extern "C" fn trampoline<T: ThreadBody>(data: *mut c_void) -> c_int {
 }
 
 /// Starts a kernel thread named `name` running `body.run()`; returns its task pointer.
-pub(crate) fn spawn<T: ThreadBody>(name: &CStr, body: Arc<T>) -> Result<*mut bindings::task_struct> {
+pub(crate) fn spawn<T: ThreadBody>(
+    name: &CStr,
+    body: Arc<T>,
+) -> Result<*mut bindings::task_struct> {
     let data = Arc::into_raw(body).cast_mut().cast::<c_void>();
     // SAFETY: The thread function matches the expected signature and takes ownership of `data`.
     // The format is a literal "%s" with one NUL-terminated string argument.
@@ -33,7 +41,7 @@ pub(crate) fn spawn<T: ThreadBody>(name: &CStr, body: Arc<T>) -> Result<*mut bin
             Some(trampoline::<T>),
             data,
             bindings::NUMA_NO_NODE,
-            c"%s".as_ptr().cast(),
+            c"%s".as_char_ptr(),
             name.as_char_ptr(),
         )
     };

@@ -42,6 +42,11 @@ pub(crate) const DISPATCHERS: usize = 3;
 /// How long a callback may run before the next dispatcher helps out.
 pub(crate) const STALL: Delta = Delta::from_millis(2000);
 
+/// Bytes the core keeps per registered watch, besides the copy of its path (and user token).
+pub(crate) const fn entry_bytes() -> usize {
+    core::mem::size_of::<Option<Entry>>()
+}
+
 /// Receives the events of a watch registered for userspace (`/dev/xen/xenbus`).
 pub(crate) trait WatchSink: Send + Sync {
     /// One event: the path xenstored reported and the token the user chose. Called from the
@@ -143,8 +148,18 @@ impl Watches {
     /// Starts the dispatcher threads.
     pub(crate) fn start(self: &Arc<Self>) -> Result {
         for index in 0..DISPATCHERS {
-            let body = Arc::new(DispatcherThread { watches: self.clone(), index }, GFP_KERNEL)?;
-            let name = if index == 0 { c"xenwatch" } else { c"xenwatch-rescue" };
+            let body = Arc::new(
+                DispatcherThread {
+                    watches: self.clone(),
+                    index,
+                },
+                GFP_KERNEL,
+            )?;
+            let name = if index == 0 {
+                c"xenwatch"
+            } else {
+                c"xenwatch-rescue"
+            };
             let task = thread::spawn(name, body)?;
             if let Some(d) = self.state.lock().dispatchers.get_mut(index) {
                 d.task = NonNull::new(task);
@@ -154,7 +169,11 @@ impl Watches {
     }
 
     /// Registers a C watch and sends `WATCH`. Fails with `EEXIST` if it is registered already.
-    pub(crate) fn register_c(&self, wire: &dyn WatchWire, watch: NonNull<bindings::xenbus_watch>) -> Result {
+    pub(crate) fn register_c(
+        &self,
+        wire: &dyn WatchWire,
+        watch: NonNull<bindings::xenbus_watch>,
+    ) -> Result {
         // SAFETY: The caller passes a valid `struct xenbus_watch` (C API contract).
         let node = unsafe { (*watch.as_ptr()).node };
         if node.is_null() {
@@ -167,7 +186,8 @@ impl Watches {
         }
         // SAFETY: `watch` is valid (see above); `nr_pending` is ours to maintain.
         unsafe { (*watch.as_ptr()).nr_pending = 0 };
-        self.register(wire, Client::C(watch), node.to_bytes(), b"").map(drop)
+        self.register(wire, Client::C(watch), node.to_bytes(), b"")
+            .map(drop)
     }
 
     /// Registers a watch for userspace; returns its handle for [`Watches::unregister`].
@@ -181,7 +201,13 @@ impl Watches {
         self.register(wire, Client::User(sink), path, user_token)
     }
 
-    fn register(&self, wire: &dyn WatchWire, client: Client, path: &[u8], user_token: &[u8]) -> Result<(u32, u32)> {
+    fn register(
+        &self,
+        wire: &dyn WatchWire,
+        client: Client,
+        path: &[u8],
+        user_token: &[u8],
+    ) -> Result<(u32, u32)> {
         let mut stored_path = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
         stored_path.extend_from_slice(path, GFP_KERNEL)?;
         stored_path.push(0, GFP_KERNEL)?;
@@ -227,15 +253,26 @@ impl Watches {
     fn find_c(&self, watch: NonNull<bindings::xenbus_watch>) -> Option<(u32, u32)> {
         let st = self.state.lock();
         st.entries.iter().enumerate().find_map(|(slot, e)| match e {
-            Some(Entry { client: Client::C(p), generation, .. }) if *p == watch => Some((slot as u32, *generation)),
+            Some(Entry {
+                client: Client::C(p),
+                generation,
+                ..
+            }) if *p == watch => Some((slot as u32, *generation)),
             _ => None,
         })
     }
 
     /// Unregisters a C watch (see the module documentation for the guarantees).
-    pub(crate) fn unregister_c(&self, wire: &dyn WatchWire, watch: NonNull<bindings::xenbus_watch>) {
+    pub(crate) fn unregister_c(
+        &self,
+        wire: &dyn WatchWire,
+        watch: NonNull<bindings::xenbus_watch>,
+    ) {
         let Some((slot, generation)) = self.find_c(watch) else {
-            pr_warn!("unregister_xenbus_watch: watch {:p} is not registered\n", watch.as_ptr());
+            pr_warn!(
+                "unregister_xenbus_watch: watch {:p} is not registered\n",
+                watch.as_ptr()
+            );
             return;
         };
         self.unregister(wire, slot, generation);
@@ -263,7 +300,11 @@ impl Watches {
         let mut tok = [0u8; token::TOKEN_MAX];
         let tok = token::format(slot, generation, &mut tok);
         if let Err(e) = wire.unwatch(without_nul(&entry.path), tok) {
-            pr_warn!("failed to release watch {}: {:?}\n", BStrDisplay(without_nul(&entry.path)), e);
+            pr_warn!(
+                "failed to release watch {}: {:?}\n",
+                BStrDisplay(without_nul(&entry.path)),
+                e
+            );
         }
         drop(entry);
         self.wait_not_running(slot, generation);
@@ -298,7 +339,10 @@ impl Watches {
         let head = st.head;
         let mut discarded = 0;
         for ev in st.queue.iter_mut().skip(head) {
-            if ev.as_ref().is_some_and(|ev| ev.slot == slot && ev.generation == generation) {
+            if ev
+                .as_ref()
+                .is_some_and(|ev| ev.slot == slot && ev.generation == generation)
+            {
                 *ev = None;
                 discarded += 1;
             }
@@ -331,21 +375,23 @@ impl Watches {
             let mut tok = [0u8; token::TOKEN_MAX];
             let tok = token::format(slot, generation, &mut tok);
             if let Err(e) = wire.watch(without_nul(&path), tok) {
-                pr_warn!("re-registering watch {} after resume failed: {:?}\n", BStrDisplay(without_nul(&path)), e);
+                pr_warn!(
+                    "re-registering watch {} after resume failed: {:?}\n",
+                    BStrDisplay(without_nul(&path)),
+                    e
+                );
             }
             i += 1;
         }
     }
 
-    /// Number of registered watches and queued events.
-    pub(crate) fn counts(&self) -> (usize, usize) {
-        let st = self.state.lock();
-        (st.entries.iter().flatten().count(), st.queued)
-    }
-
     fn deliver(&self, payload: &[u8]) {
         let Ok((path, tok)) = wire::watch_event(payload) else {
-            warn_ratelimited!(self.limit, "dropped a malformed watch event ({} bytes)\n", payload.len());
+            warn_ratelimited!(
+                self.limit,
+                "dropped a malformed watch event ({} bytes)\n",
+                payload.len()
+            );
             return;
         };
         let Some((slot, generation)) = token::parse(tok) else {
@@ -353,7 +399,10 @@ impl Watches {
             return;
         };
         let mut data = KVec::new();
-        if data.reserve(path.len() + tok.len() + 2, GFP_KERNEL).is_err() {
+        if data
+            .reserve(path.len() + tok.len() + 2, GFP_KERNEL)
+            .is_err()
+        {
             warn_ratelimited!(self.limit, "dropped a watch event: out of memory\n");
             return;
         }
@@ -362,7 +411,12 @@ impl Watches {
         let _ = data.push(0, GFP_KERNEL);
         let _ = data.extend_from_slice(tok, GFP_KERNEL);
         let _ = data.push(0, GFP_KERNEL);
-        let event = Event { slot, generation, data, path_len: path.len() };
+        let event = Event {
+            slot,
+            generation,
+            data,
+            path_len: path.len(),
+        };
 
         let mut st = self.state.lock();
         let Some(Some(entry)) = st.entries.get(slot as usize) else {
@@ -427,9 +481,11 @@ impl Watches {
     /// The next event dispatcher `index` may deliver, taken out of the queue.
     fn pick(&self, st: &mut State, index: usize) -> Option<(Event, Client)> {
         if index > 0 {
-            let all_stuck = st.dispatchers.iter().take(index).all(|d| {
-                d.since.is_some_and(|since| since.elapsed() > STALL)
-            });
+            let all_stuck = st
+                .dispatchers
+                .iter()
+                .take(index)
+                .all(|d| d.since.is_some_and(|since| since.elapsed() > STALL));
             if !all_stuck {
                 return None;
             }
@@ -438,7 +494,9 @@ impl Watches {
         let len = st.queue.len();
         let mut found = None;
         for i in head..len {
-            let Some(Some(ev)) = st.queue.get(i) else { continue };
+            let Some(Some(ev)) = st.queue.get(i) else {
+                continue;
+            };
             let key = (ev.slot, ev.generation);
             let live = matches!(st.entries.get(ev.slot as usize), Some(Some(e)) if e.generation == ev.generation);
             if !live {
@@ -461,7 +519,10 @@ impl Watches {
         if let Some(i) = found {
             let ev = st.queue.get_mut(i).and_then(Option::take)?;
             st.queued -= 1;
-            let entry = st.entries.get_mut(ev.slot as usize).and_then(Option::as_mut)?;
+            let entry = st
+                .entries
+                .get_mut(ev.slot as usize)
+                .and_then(Option::as_mut)?;
             entry.pending = entry.pending.saturating_sub(1);
             let client = entry.client.clone();
             if let Client::C(w) = &client {
@@ -515,7 +576,9 @@ impl Watches {
             if index == 0 || st.queued == 0 {
                 let _ = self.changed.wait_interruptible(&mut st);
             } else {
-                let _ = self.changed.wait_interruptible_timeout(&mut st, kernel::time::msecs_to_jiffies(500));
+                let _ = self
+                    .changed
+                    .wait_interruptible_timeout(&mut st, kernel::time::msecs_to_jiffies(500));
             }
         }
     }

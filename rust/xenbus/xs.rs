@@ -7,7 +7,7 @@
 //! in flight and open kernel transactions, so that `xs_suspend` can wait for them to finish.
 
 use crate::{
-    comms::{Engine, Fatal},
+    comms::Engine,
     ratelimit::{warn_ratelimited, RateLimit},
     request::{Reply, ReplySink, Request, WaitMode},
     ring::SharedRing,
@@ -175,7 +175,9 @@ impl Store {
             // A transaction that did not open gives back its extra count right away.
             (Err(_), MsgType::TransactionStart) if opens_tx => release += 1,
             // Ending a kernel transaction gives it back (unless xenstored did not know it).
-            (r, MsgType::TransactionEnd) if kernel_tx && !matches!(r, Err(e) if *e == ENOENT) => release += 1,
+            (r, MsgType::TransactionEnd) if kernel_tx && !matches!(r, Err(e) if *e == ENOENT) => {
+                release += 1
+            }
             _ => {}
         }
         self.gate.exit(release);
@@ -231,20 +233,23 @@ impl Store {
         if reply.ty == MsgType::Error.as_u32() {
             let err = wire::error_of(&reply.payload);
             if !err.is_known() {
-                warn_ratelimited!(self.limit, "xenstored gave an unknown error, treating it as EINVAL\n");
+                warn_ratelimited!(
+                    self.limit,
+                    "xenstored gave an unknown error, treating it as EINVAL\n"
+                );
             }
             return Err(Error::from_errno(-err.errno()));
         }
         if reply.ty != ty.as_u32() {
-            warn_ratelimited!(self.limit, "unexpected reply type {}, expected {}\n", reply.ty, ty.as_u32());
+            warn_ratelimited!(
+                self.limit,
+                "unexpected reply type {}, expected {}\n",
+                reply.ty,
+                ty.as_u32()
+            );
             return Err(EINVAL);
         }
         Ok(reply.payload)
-    }
-
-    /// Whether the connection still works.
-    pub(crate) fn fatal(&self) -> Option<Fatal> {
-        self.engine.fatal()
     }
 
     pub(crate) fn read(&self, tx: u32, path: &[u8], mode: WaitMode) -> XsResult {
@@ -252,7 +257,8 @@ impl Store {
     }
 
     pub(crate) fn write(&self, tx: u32, path: &[u8], value: &[u8], mode: WaitMode) -> Result {
-        self.call(&wire::Request::write(path, value), tx, mode).map(drop)
+        self.call(&wire::Request::write(path, value), tx, mode)
+            .map(drop)
     }
 
     pub(crate) fn mkdir(&self, tx: u32, path: &[u8], mode: WaitMode) -> Result {
@@ -268,7 +274,8 @@ impl Store {
     }
 
     pub(crate) fn set_perms(&self, tx: u32, path: &[u8], perms: &[Perm], mode: WaitMode) -> Result {
-        let req = wire::Request::new(MsgType::SetPerms, &[Part::Str(path), Part::Perms(perms)]).map_err(|_| EINVAL)?;
+        let req = wire::Request::new(MsgType::SetPerms, &[Part::Str(path), Part::Perms(perms)])
+            .map_err(|_| EINVAL)?;
         self.call(&req, tx, mode).map(drop)
     }
 
@@ -284,11 +291,17 @@ impl Store {
 
     /// Commits (`commit`) or aborts a transaction; a conflict is `EAGAIN`.
     pub(crate) fn transaction_end(&self, tx: u32, commit: bool, mode: WaitMode) -> Result {
-        self.call(&wire::Request::transaction_end(commit), tx, mode).map(drop)
+        self.call(&wire::Request::transaction_end(commit), tx, mode)
+            .map(drop)
     }
 
     pub(crate) fn reset_watches(&self) -> Result {
-        self.call(&wire::Request::reset_watches(), 0, WaitMode::Uninterruptible).map(drop)
+        self.call(
+            &wire::Request::reset_watches(),
+            0,
+            WaitMode::Uninterruptible,
+        )
+        .map(drop)
     }
 
     /// The children of `path` as `name\0name\0...`. Directories whose listing does not fit in
@@ -333,7 +346,9 @@ impl Store {
                 if part.complete {
                     return Ok(all);
                 }
-                offset = offset.checked_add(u32::try_from(part.consumed).map_err(|_| EIO)?).ok_or(EIO)?;
+                offset = offset
+                    .checked_add(u32::try_from(part.consumed).map_err(|_| EIO)?)
+                    .ok_or(EIO)?;
             }
         }
         Err(EAGAIN)
@@ -342,10 +357,20 @@ impl Store {
 
 impl WatchWire for Store {
     fn watch(&self, path: &[u8], token: &[u8]) -> Result {
-        self.call(&wire::Request::watch(path, token), 0, WaitMode::Uninterruptible).map(drop)
+        self.call(
+            &wire::Request::watch(path, token),
+            0,
+            WaitMode::Uninterruptible,
+        )
+        .map(drop)
     }
 
     fn unwatch(&self, path: &[u8], token: &[u8]) -> Result {
-        self.call(&wire::Request::unwatch(path, token), 0, WaitMode::Uninterruptible).map(drop)
+        self.call(
+            &wire::Request::unwatch(path, token),
+            0,
+            WaitMode::Uninterruptible,
+        )
+        .map(drop)
     }
 }
