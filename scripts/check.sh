@@ -24,6 +24,13 @@ done
 [ "$n" -gt 0 ] || result fail host.cargo_test "no host tests ran"
 if (cd "$XBRS_TOP" && cargo fmt --all --check) > "$R/cargo-fmt.log" 2>&1; then result ok host.rustfmt
 else result fail host.rustfmt "cargo fmt --check: $(head -n 3 "$R/cargo-fmt.log" | tr '\n' ' ')"; fi
+ksrc=$KSRC_PRISTINE
+if rustfmt --edition 2021 --config-path "$ksrc/.rustfmt.toml" --check "$XBRS_TOP"/rust/xenbus/*.rs \
+    $(find "$XBRS_TOP/rust/kernel" "$XBRS_TOP/samples" -name '*.rs' 2>/dev/null) > "$R/rustfmt-kernel.log" 2>&1; then
+  result ok kernel.rustfmt
+else
+  result fail kernel.rustfmt "rustfmt --check on kernel Rust: $(grep -m1 '^Diff in' "$R/rustfmt-kernel.log")"
+fi
 if (cd "$XBRS_TOP" && cargo clippy --workspace --all-targets --color never -- -D warnings) > "$R/cargo-clippy.log" 2>&1; then
   result ok host.clippy; else result fail host.clippy "$(grep -m1 -E '^(error|warning)' "$R/cargo-clippy.log")"; fi
 
@@ -31,6 +38,10 @@ built=()
 for p in "${profiles[@]}"; do
   if "$XBRS_TOP/scripts/kernel.sh" build "$p" 2> >(tee "$R/kernel-$p.log" >&2); then
     result ok "kernel.$p.build"; built+=("$p")
+    w=$XBRS_CACHE/build/out-$p/rust-warnings.txt
+    n=$(grep -cE '^(warning|error)' "$w" 2>/dev/null || true)
+    if [ "${n:-0}" = 0 ]; then result ok "kernel.$p.rust_clippy_clean"
+    else cp "$w" "$R/"; result fail "kernel.$p.rust_clippy_clean" "$n warnings: $(grep -m1 -E '^(warning|error)' "$w")"; fi
   else
     result fail "kernel.$p.build" "see $R/kernel-$p.log"
   fi

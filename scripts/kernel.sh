@@ -98,6 +98,19 @@ configure() { # PROFILE OUT fragments...
   echo "$key" > "$out/.xbrs-config-key"
 }
 
+# Warnings (rustc and clippy) in this project's Rust code, into $out/rust-warnings.txt. The kernel
+# crate is only recompiled when it changed, so its part is kept from the last build that did.
+rust_warnings() { # OUT
+  local out=$1 lib=$XBRS_TOP/scripts/lib/rust_warnings.py
+  if [ ! -e "$out/.kernel-crate-warnings" ] || [ "$out/rust/kernel.o" -nt "$out/.kernel-crate-warnings" ]; then
+    python3 "$lib" "$out/build.log" rust/kernel/xen > "$out/.kernel-crate-warnings"
+  fi
+  { python3 "$lib" "$out/build.log" drivers/xen/xenbus-rs/ samples/rust/rust_xen; cat "$out/.kernel-crate-warnings"; } \
+    > "$out/rust-warnings.txt"
+  local n; n=$(grep -cE '^(warning|error)' "$out/rust-warnings.txt" || true)
+  [ "$n" = 0 ] || log "$n rustc/clippy warnings in our Rust code (see $out/rust-warnings.txt)"
+}
+
 build() { # PROFILE
   local profile=$1 frags=() x
   for x in $(profile_fragments "$profile"); do frags+=("$XBRS_TOP/configs/$x.config"); done
@@ -107,9 +120,12 @@ build() { # PROFILE
   configure "$profile" "$out" "${frags[@]}"
   log "building $profile kernel"
   local t0=$SECONDS
-  if ! NICE=nice make_k "$out" -j"$(nproc)" bzImage modules > "$out/build.log" 2>&1; then
+  # Our crate is always recompiled (with clippy) so that its warnings are in this build's log.
+  rm -f "$out/drivers/xen/xenbus-rs/xenbus_rs_main.o"
+  if ! NICE=nice make_k "$out" -j"$(nproc)" CLIPPY=1 bzImage modules > "$out/build.log" 2>&1; then
     tail -n 60 "$out/build.log" >&2; die "$profile kernel build failed (log: $out/build.log)"
   fi
+  rust_warnings "$out"
   rm -rf "$out/modules-install"
   make_k "$out" INSTALL_MOD_PATH="$out/modules-install" INSTALL_MOD_STRIP=1 modules_install >/dev/null ||
     die "$profile modules_install failed"
