@@ -11,8 +11,9 @@ import re
 import sys
 
 TS = re.compile(r"^\s*\d+\.\d+ ")
-RESULT = re.compile(r"xbt: (ok|not ok)(?: \d+)? - (\S+)(?: # (SKIP)?\s*(.*))?$")
-PLAN = re.compile(r"xbt: 1\.\.(\d+)\s*$")
+# Names never contain "[": a kernel message printed into the middle of a line starts there.
+RESULT = re.compile(r"xbt: (ok|not ok)(?: \d+)? - ([^\s\[]+)(?:\s*# (SKIP)?\s*(.*))?")
+PLAN = re.compile(r"xbt: 1\.\.(\d+)")
 
 
 def main():
@@ -21,6 +22,7 @@ def main():
     ap.add_argument("--guests", required=True)
     ap.add_argument("--qemu-status", type=int, default=0)
     ap.add_argument("--results", required=True)
+    ap.add_argument("--mode", default="test")
     args = ap.parse_args()
     guests = [g for g in args.guests.split(",") if g]
     with open(args.log, errors="replace") as f:
@@ -59,6 +61,8 @@ def main():
     for g in guests:
         if f"{g}.guest_completed" not in names:
             results.append(("fail", f"{g}.guest_completed", "no verdict from dom0 (harness died?)"))
+        if args.mode != "test":
+            continue
         if g not in plans:
             results.append(("fail", f"{g}.plan", "the guest never printed its plan (it did not finish)"))
         elif plans[g] != guest_counts[g]:

@@ -23,7 +23,12 @@ P=$W/stage1/payload
 mkdir -p "$P/harness" "$W/stage1"
 cp -a "$XEN_DIR/dom0-stage1/." "$W/stage1/"
 cp "$XBRS_TOP/tests/xen/dom0/stage1-init" "$W/stage1/init"
-cp "$XBRS_TOP/tests/xen/dom0/init" "$XBRS_TOP/tests/xen/dom0/agent.sh" "$P/harness/"
+cp "$XBRS_TOP/tests/xen/dom0/init" "$XBRS_TOP/tests/xen/dom0/agent.sh" "$XBRS_TOP/tests/xen/dom0/vif-xbt" "$P/harness/"
+# dom0 helper programs: built here against the same libxenstore as dom0's (checked by guest-image.sh).
+for src in "$XBRS_TOP"/tests/xen/dom0/*.c; do
+  [ -e "$src" ] || continue
+  gcc -O2 -Wall -Wextra -Werror -o "$P/harness/$(basename "$src" .c)" "$src" -lxenstore || die "cannot build $src"
+done
 guests=()
 for p in ${PROFILES//,/ }; do
   g=$p-pv; guests+=("$g")
@@ -35,7 +40,7 @@ for p in ${PROFILES//,/ }; do
   cmdline="loglevel=7"; [ "$HANG" = "$p" ] && cmdline="$cmdline xbt.hang=1"
   echo "$cmdline" > "$P/guests/$g/cmdline"
   # KASAN and kmemleak kernels need more memory than the plain ones.
-  grep -qE '^CONFIG_(KASAN|DEBUG_KMEMLEAK)=y' "$kout/.config" && echo 512 > "$P/guests/$g/memory"
+  grep -qE '^CONFIG_(KASAN|DEBUG_KMEMLEAK)=y' "$kout/.config" && echo 384 > "$P/guests/$g/memory"
 done
 (cd "$W/stage1" && find . | cpio -o -H newc --quiet | gzip -1) > "$W/dom0-initrd.gz"
 
@@ -66,6 +71,7 @@ timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" < /dev/null 2>&1 |
 qpid=$!
 # Progress on our stdout: harness events and test results only; the full console is in $LOG.
 show='xbt: (not ok|ok|1\.\.)|xbt-event:|=== \[dom0|xbt-harness'
+[ "$MODE" = bench ] && show='BENCH|=== \[dom0|xbt-harness'
 [ "$MODE" = demo ] && show='^ *[0-9.]+ \[[a-z]+-pv\] [^[]|=== \[dom0|xbt-harness'
 tail -n +1 -F --pid=$qpid "$LOG" 2>/dev/null | grep --line-buffered -E "$show" &
 tpid=$!
@@ -73,5 +79,5 @@ wait $qpid; rc=$?
 sleep 0.5; kill $tpid 2>/dev/null; wait $tpid 2>/dev/null
 set -e
 log "QEMU exited after $((SECONDS - t0)) s (status $rc)"
-python3 "$XBRS_TOP/scripts/xen/results.py" --log "$LOG" --guests "$guest_list" --qemu-status "$rc" \
+python3 "$XBRS_TOP/scripts/xen/results.py" --log "$LOG" --guests "$guest_list" --qemu-status "$rc" --mode "$MODE" \
   --results "$RESULTS"

@@ -11,6 +11,7 @@
 #include <linux/completion.h>
 #include <linux/delay.h>
 #include <linux/jiffies.h>
+#include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -393,6 +394,330 @@ static void xs_live_unwatch_stops_events(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, w->events, events);
 }
 
+/*
+ * Stress: 8 kernel threads x 2000 mixed operations (write, read back, directory, rm,
+ * transactions retried on EAGAIN) on their own subtrees, while dom0 writes a watched node
+ * 300 times. No operation may fail and every one of dom0's writes must produce a watch event
+ * (300 is far below the per-watch cap).
+ */
+#define STRESS_THREADS 8
+#define STRESS_OPS 2000
+#define STRESS_DOM0_WRITES 300
+
+struct stress_thread {
+	struct completion done;
+	unsigned int id;
+	unsigned int errors;
+	unsigned int eagain;
+	int first_err;
+	const char *first_op;
+};
+
+static void stress_fail(struct stress_thread *st, const char *op, int err)
+{
+	if (!st->errors++) {
+		st->first_err = err;
+		st->first_op = op;
+	}
+}
+
+static int stress_fn(void *data)
+{
+	struct stress_thread *st = data;
+	char dir[64], node[16], val[32];
+	unsigned int i;
+
+	snprintf(dir, sizeof(dir), BASE "/stress/t%u", st->id);
+	for (i = 0; i < STRESS_OPS; i++) {
+		unsigned int k = i % 16;
+		int err;
+
+		snprintf(node, sizeof(node), "k%u", k);
+		snprintf(val, sizeof(val), "%u-%u", st->id, i);
+		switch (i % 5) {
+		case 0:
+		case 1: {
+			char *got;
+
+			err = xenbus_write(XBT_NIL, dir, node, val);
+			if (err) {
+				stress_fail(st, "write", err);
+				break;
+			}
+			got = xenbus_read(XBT_NIL, dir, node, NULL);
+			if (IS_ERR(got)) {
+				stress_fail(st, "read", PTR_ERR(got));
+			} else {
+				if (strcmp(got, val))
+					stress_fail(st, "read back", -EIO);
+				kfree(got);
+			}
+			break;
+		}
+		case 2: {
+			unsigned int n;
+			char **d = xenbus_directory(XBT_NIL, dir, "", &n);
+
+			if (IS_ERR(d))
+				stress_fail(st, "directory", PTR_ERR(d));
+			else
+				kfree(d);
+			break;
+		}
+		case 3:
+			err = xenbus_rm(XBT_NIL, dir, node);
+			if (err)
+				stress_fail(st, "rm", err);
+			break;
+		case 4: {
+			struct xenbus_transaction t;
+			unsigned int attempts;
+
+			for (attempts = 0; attempts < 100; attempts++) {
+				err = xenbus_transaction_start(&t);
+				if (err)
+					break;
+				err = xenbus_write(t, dir, node, val);
+				if (err) {
+					xenbus_transaction_end(t, true);
+					break;
+				}
+				err = xenbus_transaction_end(t, false);
+				if (err != -EAGAIN)
+					break;
+				st->eagain++;
+			}
+			if (err)
+				stress_fail(st, "transaction", err);
+			break;
+		}
+		}
+	}
+	complete(&st->done);
+	return 0;
+}
+
+static void xs_live_stress_8x2000_with_dom0(struct kunit *test)
+{
+	struct stress_thread *threads = kunit_kcalloc(test, STRESS_THREADS, sizeof(*threads), GFP_KERNEL);
+	struct recorded_watch *w = kunit_kzalloc(test, sizeof(*w), GFP_KERNEL);
+	unsigned int i, errors = 0, eagain = 0, events;
+	unsigned long end;
+
+	require_harness(test);
+	KUNIT_ASSERT_NOT_NULL(test, threads);
+	KUNIT_ASSERT_NOT_NULL(test, w);
+	xenbus_rm(XBT_NIL, BASE, "stress");
+	KUNIT_ASSERT_EQ(test, xenbus_write(XBT_NIL, BASE "/stress", "dom0", "start"), 0);
+	KUNIT_ASSERT_EQ(test, recorded_watch_register(w, BASE "/stress/dom0"), 0);
+	KUNIT_ASSERT_TRUE(test, recorded_watch_wait(w, BASE "/stress/dom0", 5000));
+	spin_lock(&w->lock);
+	w->events = 0;
+	spin_unlock(&w->lock);
+	KUNIT_ASSERT_EQ(test, dom0_do(test, "bgwrite %s/stress/dom0 %u %s/stress/dom0-done", BASE,
+				       STRESS_DOM0_WRITES, BASE), 0);
+	for (i = 0; i < STRESS_THREADS; i++) {
+		struct task_struct *task;
+
+		threads[i].id = i;
+		init_completion(&threads[i].done);
+		task = kthread_run(stress_fn, &threads[i], "xs-stress-%u", i);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+	}
+	for (i = 0; i < STRESS_THREADS; i++) {
+		wait_for_completion(&threads[i].done);
+		errors += threads[i].errors;
+		eagain += threads[i].eagain;
+		if (threads[i].errors)
+			kunit_info(test, "thread %u: %u errors, first %s: %d\n", i,
+				   threads[i].errors, threads[i].first_op, threads[i].first_err);
+	}
+	KUNIT_EXPECT_EQ(test, errors, 0U);
+	/* dom0's writes: wait for its done marker, then for the last events to be delivered. */
+	end = jiffies + 120 * HZ;
+	while (!xenbus_exists(XBT_NIL, BASE "/stress", "dom0-done") && time_before(jiffies, end))
+		msleep(100);
+	KUNIT_ASSERT_TRUE_MSG(test, xenbus_exists(XBT_NIL, BASE "/stress", "dom0-done"),
+			      "dom0 did not finish its writes");
+	KUNIT_EXPECT_EQ(test, xenbus_read_unsigned(BASE "/stress", "dom0-done", 0), STRESS_DOM0_WRITES);
+	end = jiffies + 30 * HZ;
+	do {
+		spin_lock(&w->lock);
+		events = w->events;
+		spin_unlock(&w->lock);
+		if (events >= STRESS_DOM0_WRITES)
+			break;
+		msleep(50);
+	} while (time_before(jiffies, end));
+	unregister_xenbus_watch(&w->watch);
+	kunit_info(test, "%u ops by %u threads, %u EAGAIN retries, %u watch events for %u dom0 writes\n",
+		   STRESS_THREADS * STRESS_OPS, STRESS_THREADS, eagain, events, STRESS_DOM0_WRITES);
+	KUNIT_EXPECT_EQ(test, events, STRESS_DOM0_WRITES);
+	xenbus_rm(XBT_NIL, BASE, "stress");
+}
+
+/*
+ * Conflicts: 8 threads increment one counter in transactions until at least 1000 commits
+ * failed with EAGAIN. Every EAGAIN is retried (bounded) or reported; at the end the counter
+ * must equal the number of successful commits.
+ */
+#define CONFLICTS_WANTED 1000
+
+struct conflict_ctx {
+	atomic_t conflicts;
+	atomic_t commits;
+	atomic_t errors;
+	atomic_t given_up;
+	unsigned long deadline;
+};
+
+struct conflict_thread {
+	struct conflict_ctx *ctx;
+	struct completion done;
+};
+
+static int conflict_fn(void *data)
+{
+	struct conflict_thread *ct = data;
+	struct conflict_ctx *ctx = ct->ctx;
+
+	while (atomic_read(&ctx->conflicts) < CONFLICTS_WANTED && time_before(jiffies, ctx->deadline)) {
+		unsigned int attempts;
+		int err = -EAGAIN;
+
+		for (attempts = 0; attempts < 1000 && err == -EAGAIN; attempts++) {
+			struct xenbus_transaction t;
+			unsigned int v;
+
+			err = xenbus_transaction_start(&t);
+			if (err)
+				break;
+			err = xenbus_scanf(t, BASE, "counter", "%u", &v);
+			if (err != 1) {
+				xenbus_transaction_end(t, true);
+				err = err < 0 ? err : -EIO;
+				break;
+			}
+			err = xenbus_printf(t, BASE, "counter", "%u", v + 1);
+			if (err) {
+				xenbus_transaction_end(t, true);
+				break;
+			}
+			err = xenbus_transaction_end(t, false);
+			if (err == -EAGAIN)
+				atomic_inc(&ctx->conflicts);
+		}
+		if (!err)
+			atomic_inc(&ctx->commits);
+		else if (err == -EAGAIN)
+			atomic_inc(&ctx->given_up);
+		else
+			atomic_inc(&ctx->errors);
+	}
+	complete(&ct->done);
+	return 0;
+}
+
+static void xs_live_transaction_1000_conflicts(struct kunit *test)
+{
+	struct conflict_thread *threads = kunit_kcalloc(test, STRESS_THREADS, sizeof(*threads), GFP_KERNEL);
+	struct conflict_ctx *ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	unsigned int i;
+
+	require_harness(test);
+	KUNIT_ASSERT_NOT_NULL(test, threads);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	KUNIT_ASSERT_EQ(test, xenbus_write(XBT_NIL, BASE, "counter", "0"), 0);
+	ctx->deadline = jiffies + 240 * HZ;
+	for (i = 0; i < STRESS_THREADS; i++) {
+		struct task_struct *task;
+
+		threads[i].ctx = ctx;
+		init_completion(&threads[i].done);
+		task = kthread_run(conflict_fn, &threads[i], "xs-conflict-%u", i);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+	}
+	for (i = 0; i < STRESS_THREADS; i++)
+		wait_for_completion(&threads[i].done);
+	kunit_info(test, "%d commits, %d EAGAIN conflicts retried, %d increments given up, %d errors\n",
+		   atomic_read(&ctx->commits), atomic_read(&ctx->conflicts),
+		   atomic_read(&ctx->given_up), atomic_read(&ctx->errors));
+	KUNIT_EXPECT_GE(test, atomic_read(&ctx->conflicts), CONFLICTS_WANTED);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->errors), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->given_up), 0);
+	KUNIT_EXPECT_EQ(test, xenbus_read_unsigned(BASE, "counter", 0),
+			(unsigned int)atomic_read(&ctx->commits));
+}
+
+/*
+ * Rust core only: one watch's callback is stuck while dom0 floods its node. The flood is capped
+ * per watch (XSA-349: at most 1000 pending events, the rest dropped), and another watch's
+ * event is still delivered (a rescue dispatcher steps in after 2 s). The C core runs every
+ * callback on one thread and queues without bound, so neither holds there.
+ */
+#define FLOOD_WRITES 1200
+#define PENDING_CAP 1000
+
+struct stuck_watch {
+	struct xenbus_watch watch;
+	struct completion entered;
+	struct completion release;
+	atomic_t calls;
+};
+
+static void stuck_cb(struct xenbus_watch *watch, const char *path, const char *token)
+{
+	struct stuck_watch *s = container_of(watch, struct stuck_watch, watch);
+
+	if (atomic_inc_return(&s->calls) == 1) {
+		complete(&s->entered);
+		wait_for_completion(&s->release);
+	}
+}
+
+static void xs_live_rust_watch_cap_and_stall_rescue(struct kunit *test)
+{
+	struct stuck_watch *s = kunit_kzalloc(test, sizeof(*s), GFP_KERNEL);
+	struct recorded_watch *other = kunit_kzalloc(test, sizeof(*other), GFP_KERNEL);
+	unsigned long end;
+	int calls;
+
+	if (!IS_ENABLED(CONFIG_XEN_XENBUS_CORE_RUST))
+		kunit_skip(test, "C core: one callback thread and no per-watch cap by design");
+	require_harness(test);
+	KUNIT_ASSERT_NOT_NULL(test, s);
+	KUNIT_ASSERT_NOT_NULL(test, other);
+	init_completion(&s->entered);
+	init_completion(&s->release);
+	KUNIT_ASSERT_EQ(test, xenbus_write(XBT_NIL, BASE "/flood", "node", "0"), 0);
+	KUNIT_ASSERT_EQ(test, xenbus_write(XBT_NIL, BASE "/flood", "other", "0"), 0);
+	s->watch.node = BASE "/flood/node";
+	s->watch.callback = stuck_cb;
+	KUNIT_ASSERT_EQ(test, register_xenbus_watch(&s->watch), 0);
+	/* The registration event enters the callback, which now blocks. */
+	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&s->entered, 10 * HZ));
+	KUNIT_ASSERT_EQ(test, dom0_do(test, "fastwrite %s/flood/node %u %s/flood/done", BASE,
+				       FLOOD_WRITES, BASE), 0);
+	KUNIT_EXPECT_EQ(test, xenbus_read_unsigned(BASE "/flood", "done", 0), FLOOD_WRITES);
+	/* Another watch is served although the dispatcher is stuck. */
+	KUNIT_ASSERT_EQ(test, recorded_watch_register(other, BASE "/flood/other"), 0);
+	KUNIT_EXPECT_TRUE_MSG(test, recorded_watch_wait(other, BASE "/flood/other", 10000),
+			      "no event for another watch while one callback is stuck");
+	unregister_xenbus_watch(&other->watch);
+	complete(&s->release);
+	/* All pending events of the flood are delivered, but no more than the cap. */
+	end = jiffies + 60 * HZ;
+	while (atomic_read(&s->calls) < 1 + PENDING_CAP && time_before(jiffies, end))
+		msleep(50);
+	msleep(1000);
+	calls = atomic_read(&s->calls);
+	unregister_xenbus_watch(&s->watch);
+	kunit_info(test, "%d callbacks for 1 registration + %u writes (cap %u)\n", calls,
+		   FLOOD_WRITES, PENDING_CAP);
+	KUNIT_EXPECT_EQ(test, calls, 1 + PENDING_CAP);
+	xenbus_rm(XBT_NIL, BASE, "flood");
+}
+
 static void xs_live_cleanup(struct kunit *test)
 {
 	require_harness(test);
@@ -414,6 +739,9 @@ static struct kunit_case xenbus_live_cases[] = {
 	KUNIT_CASE(xs_live_watch_memory_target),
 	KUNIT_CASE(xs_live_watch_callback_may_use_xenstore),
 	KUNIT_CASE(xs_live_unwatch_stops_events),
+	KUNIT_CASE_SLOW(xs_live_stress_8x2000_with_dom0),
+	KUNIT_CASE_SLOW(xs_live_transaction_1000_conflicts),
+	KUNIT_CASE_SLOW(xs_live_rust_watch_cap_and_stall_rescue),
 	KUNIT_CASE(xs_live_cleanup),
 	{}
 };

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# make bench: the C core against the Rust core, same workload, one QEMU run, ratios.
+# Builds the -perf profiles (no debug options), boots both guests in bench mode, collects
+# "BENCH name value unit" lines and prints Rust/C. Also core size and unsafe-block counts.
+source "$(dirname "$0")/lib/common.sh"
+"$XBRS_TOP/scripts/deps.sh"
+"$XBRS_TOP/scripts/xen/image.sh"
+for p in c-perf rust-perf; do "$XBRS_TOP/scripts/kernel.sh" build "$p"; done
+mkdir -p "$XBRS_CACHE/logs"
+log_file=$XBRS_CACHE/logs/bench-$(date +%Y%m%d-%H%M%S).log
+"$XBRS_TOP/scripts/xen/run.sh" --profiles c-perf,rust-perf --mode bench --log "$log_file" >/dev/null || true
+python3 - "$log_file" "$XBRS_CACHE/build" "$XBRS_TOP" <<'PY'
+import re, subprocess, sys, glob, os
+log, build, top = sys.argv[1:4]
+vals = {}
+for line in open(log, errors="replace"):
+    m = re.search(r"\[(c|rust)-perf-pv\] (?:\[[ 0-9.]+\] )?.*?BENCH (\S+) ([0-9.]+) (\S+)", line)
+    if m:
+        vals.setdefault(m.group(2), {})[m.group(1)] = (float(m.group(3)), m.group(4))
+if not vals:
+    sys.exit(f"no BENCH lines in {log}")
+print(f"{'metric':42} {'C core':>14} {'Rust core':>14} {'Rust/C':>8}")
+for name in sorted(vals):
+    c, r = vals[name].get("c"), vals[name].get("rust")
+    unit = (c or r)[1]
+    ratio = f"{r[0] / c[0]:.3f}" if c and r and c[0] else "n/a"
+    fmt = lambda v: f"{v[0]:.3f}" if v else "missing"
+    print(f"{name + ' (' + unit + ')':42} {fmt(c):>14} {fmt(r):>14} {ratio:>8}")
+def size(paths):
+    out = subprocess.run(["llvm-size-19", *paths], capture_output=True, text=True).stdout.splitlines()[1:]
+    return sum(int(l.split()[0]) + int(l.split()[1]) for l in out if l.split() and l.split()[0].isdigit())
+c_objs = [p for p in glob.glob(f"{build}/out-c-perf/drivers/xen/xenbus/*.o") if not p.endswith(".mod.o")
+          and os.path.basename(p) not in ("xenbus.o", "built-in.a")]
+rs_obj = glob.glob(f"{build}/out-rust-perf/drivers/xen/xenbus-rs/xenbus_rs.o")
+if c_objs and rs_obj:
+    c, r = size(c_objs), size(rs_obj)
+    print(f"core text+data: C {c} bytes ({len(c_objs)} objects), Rust {r} bytes, Rust/C {r / c:.3f}")
+src = glob.glob(f"{top}/rust/xenbus/*.rs")
+blocks = sum(len(re.findall(r"\bunsafe\s*\{", open(p).read())) for p in src)
+fns = sum(len(re.findall(r"\bunsafe (?:extern \"C\" )?fn\b", open(p).read())) for p in src)
+print(f"unsafe in rust/xenbus: {blocks} unsafe blocks, {fns} unsafe fns; log: {log}")
+PY
