@@ -145,10 +145,7 @@ impl Request {
                     match mode {
                         WaitMode::Uninterruptible => self.done.wait(&mut state),
                         WaitMode::Killable => {
-                            if self.done.wait_killable(&mut state)
-                                && matches!(*state, ReqState::Pending)
-                            {
-                                *state = ReqState::Abandoned;
+                            if self.done.wait_killable(&mut state) && Self::abandon(&mut state) {
                                 return Err(EINTR);
                             }
                         }
@@ -157,5 +154,30 @@ impl Request {
                 ReqState::Collected | ReqState::Abandoned => return Err(EINVAL),
             }
         }
+    }
+
+    /// The waiter gives up: a reply still to come will be dropped. Only a pending request can
+    /// be abandoned; returns whether it was.
+    fn abandon(state: &mut ReqState) -> bool {
+        if matches!(*state, ReqState::Pending) {
+            *state = ReqState::Abandoned;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Hooks for the KUnit tests (`tests.rs`), which run single-threaded and must never block.
+#[cfg(CONFIG_XEN_XENBUS_CORE_RUST_KUNIT_TEST)]
+impl Request {
+    /// Whether an outcome waits to be collected, i.e. [`Request::wait`] would return at once.
+    pub(crate) fn is_done_for_test(&self) -> bool {
+        matches!(*self.state.lock(), ReqState::Done(_))
+    }
+
+    /// Gives up waiting as [`Request::wait`] does on a fatal signal (without needing one).
+    pub(crate) fn abandon_for_test(&self) -> bool {
+        Self::abandon(&mut self.state.lock())
     }
 }

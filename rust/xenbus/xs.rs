@@ -229,7 +229,9 @@ impl Store {
         self.check_reply(ty, reply)
     }
 
-    fn check_reply(&self, ty: MsgType, reply: Reply) -> XsResult {
+    /// Turns a reply into the caller's result: `ERROR` replies into their errno, a reply of
+    /// another type than the request's into `EINVAL`.
+    pub(crate) fn check_reply(&self, ty: MsgType, reply: Reply) -> XsResult {
         if reply.ty == MsgType::Error.as_u32() {
             let err = wire::error_of(&reply.payload);
             if !err.is_known() {
