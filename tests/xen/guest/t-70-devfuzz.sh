@@ -20,3 +20,9 @@ xbt_diag "xbt-devfuzz on the $XBT_CORE core"
 xbt_run_logged /tmp/devfuzz.out /bin/xbt-devfuzz $XBT_CORE; rc=$?
 xbt_import "" < /tmp/devfuzz.out
 [ $rc = 0 ] || xbt_fail "dev.fuzz.exit" "xbt-devfuzz exited $rc"
+
+# On the C core without pipelined batches: the C device reuses the file's buffer for a request
+# still being sent (dev.pipelined_requests_keep_payloads above fails there on its own).
+xbt_run_logged /tmp/devstress.out /bin/xbt-devstress 16 1000 $([ $XBT_CORE = c ] && echo serial); rc=$?
+xbt_import "" < /tmp/devstress.out
+[ $rc = 0 ] || xbt_fail "dev.stress.exit" "xbt-devstress exited $rc"
