@@ -7,6 +7,8 @@ results it printed, and dom0 must report that it finished: anything missing is a
 guest or hypervisor that hangs or dies can never look like a pass.
 """
 import argparse
+import difflib
+import hashlib
 import re
 import sys
 
@@ -14,6 +16,40 @@ TS = re.compile(r"^\s*\d+\.\d+ ")
 # Names never contain "[": a kernel message printed into the middle of a line starts there.
 RESULT = re.compile(r"xbt: (ok|not ok)(?: \d+)? - ([^\s\[]+)(?:\s*# (SKIP)?\s*(.*))?")
 PLAN = re.compile(r"xbt: 1\.\.(\d+)")
+TRANSCRIPT = re.compile(r"xbt-transcript: (begin|end|\|)(.*)$")
+# The guests whose xenstore-* tool transcripts must be identical (t-75-tools-transcript.sh).
+TRANSCRIPT_PAIR = ("c-pv", "rust-pv")
+
+
+def compare_transcripts(guests, transcripts, results):
+    """One result: the tools transcript of the C guest equals the Rust guest's, line for line."""
+    name = "tools_transcript.identical_c_vs_rust"
+    ran = [g for g in TRANSCRIPT_PAIR if g in guests]
+    if len(ran) < 2:
+        results.append(("skip", name, f"needs both {' and '.join(TRANSCRIPT_PAIR)}; this run had "
+                        + (", ".join(ran) or "neither")))
+        return
+    texts = {}
+    for g in TRANSCRIPT_PAIR:
+        t = transcripts.get(g)
+        if not t or t["md5"] is None:
+            results.append(("fail", name, f"{g} printed no complete transcript"))
+            return
+        body = "".join(line + "\n" for line in t["lines"])
+        if hashlib.md5(body.encode()).hexdigest() != t["md5"]:
+            results.append(("fail", name, f"the transcript of {g} was garbled on the console "
+                            f"({len(t['lines'])} lines, md5 mismatch)"))
+            return
+        texts[g] = t["lines"]
+    a, b = (texts[g] for g in TRANSCRIPT_PAIR)
+    if a == b:
+        results.append(("ok", name, ""))
+        return
+    diff = list(difflib.unified_diff(a, b, *TRANSCRIPT_PAIR, n=2, lineterm=""))
+    changed = [l for l in diff if l[:1] in "+-" and l[:3] not in ("+++", "---")]
+    results.append(("fail", name, f"{len(changed)} lines differ; first: {changed[0] if changed else '?'}"))
+    print(f"--- tools transcript diff ({TRANSCRIPT_PAIR[0]} vs {TRANSCRIPT_PAIR[1]}):")
+    print("\n".join("    " + l for l in diff[:200]))
 
 
 def main():
@@ -33,6 +69,7 @@ def main():
     plans = {}
     tails = {g: [] for g in guests}
     dom0_finished = False
+    transcripts = {}  # guest -> {"lines": [...], "md5": str or None}
     for line in lines:
         owner = None
         m = re.match(r"^\[([^\]]+)\] (.*)$", line)
@@ -43,6 +80,18 @@ def main():
             continue
         if "xbt-harness: dom0 finished" in line:
             dom0_finished = True
+        tm = TRANSCRIPT.search(line) if owner else None
+        if tm:
+            kind, rest = tm.groups()
+            if kind == "begin":
+                transcripts[owner] = {"lines": [], "md5": None, "open": True}
+            elif owner in transcripts and transcripts[owner]["open"]:
+                if kind == "|":
+                    transcripts[owner]["lines"].append(rest)
+                else:
+                    transcripts[owner]["md5"] = rest.strip()
+                    transcripts[owner]["open"] = False
+            continue
         pm = PLAN.search(line)
         if pm and owner:
             plans[owner] = int(pm.group(1))
@@ -57,6 +106,8 @@ def main():
         status = "skip" if (ok and skip) else ("ok" if ok else "fail")
         results.append((status, name, reason))
 
+    if args.mode == "test":
+        compare_transcripts(guests, transcripts, results)
     names = {r[1] for r in results}
     for g in guests:
         if f"{g}.guest_completed" not in names:
