@@ -478,6 +478,8 @@ impl ReplySink for XsFile {
     fn deliver(&self, req: &Request, outcome: Result<Reply>) {
         let closed = self.closed.load(Acquire);
         let start = MsgType::TransactionStart.as_u32();
+        // Bookkeeping under the spinlock; an abort (which allocates) only after dropping it.
+        let mut abort = None;
         if req.ty == start || req.ty == MsgType::TransactionEnd.as_u32() {
             let mut txs = self.txs.lock();
             if req.ty == start {
@@ -493,12 +495,12 @@ impl ReplySink for XsFile {
                         }
                     }
                     // Nobody will end it (the file is closed, or it was not tracked): abort
-                    // it here, or it counts against the domain's transaction quota forever.
+                    // it, or it counts against the domain's transaction quota forever.
                     (Some(id), pending) => {
                         if let Some(i) = pending {
                             let _ = txs.remove(i);
                         }
-                        self.store.engine.abort_transaction_async(id);
+                        abort = Some(id);
                     }
                     (None, Some(i)) => {
                         let _ = txs.remove(i);
@@ -511,6 +513,9 @@ impl ReplySink for XsFile {
                     let _ = txs.remove(i);
                 }
             }
+        }
+        if let Some(id) = abort {
+            self.store.engine.abort_transaction_async(id);
         }
         self.store.user_done();
         if closed {
