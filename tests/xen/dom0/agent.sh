@@ -4,12 +4,21 @@
 #   write PATH VALUE...   rm PATH   chmod PATH PERM...   mkdev TYPE ID   rmdev TYPE ID
 #   chwrite PATH N VALUE  (write VALUE N times quickly; provokes watch storms)
 #   bgwrite PATH N DONE   (in the background: write PATH N times, then DONE=N; acks at once)
-#   fastwrite PATH N DONE (write PATH N times through one connection, as fast as xenstored goes)
 #   blkattach VDEV / blkdetach VDEV   (xl block-attach/-detach of the guest's hot-plug disk)
 domid=$1
 home=/local/domain/$domid
 base=$home/data/xbt
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$home/$1" ;; esac; }
+# Quotas and fast storms for the /dev/xen/xenbus tests (tests/xen/guest/xbt-dev*.c):
+#   flood DIR N VALUE     (write VALUE to DIR/0 .. DIR/N-1, pipelined over xenstored's socket: a
+#                          watch storm as fast as xenstored goes; distinct nodes, because
+#                          xenstored merges identical events still queued for a domain)
+#   quota NAME N|restore  (set xenstored's hard quota NAME: nodes, watches, transactions...;
+#                          restore sets the value from before the first change, and for
+#                          transactions adds those this domain still holds, so that leaked
+#                          transactions cannot starve the rest of the suite)
+#   quotaget              (xenstored's accounting for this domain, lines joined with '|', into
+#                          data/xbt/quota)
 last=
 xenstore-watch "$base/req" | while read -r _; do
   req=$(xenstore-read "$base/req" 2>/dev/null) || continue
@@ -18,6 +27,37 @@ xenstore-watch "$base/req" | while read -r _; do
   last=$seq
   read -r cmd a1 rest <<< "${req#* }"
   case $cmd in
+    flood)
+      read -r n v <<< "$rest"
+      perl -e '
+        use strict; use IO::Socket::UNIX;
+        my ($path, $n, $v, $sock) = @ARGV;
+        my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $sock) or die "$sock: $!\n";
+        for (my $i = 0; $i < $n; $i += 100) {
+          my $k = $n - $i < 100 ? $n - $i : 100;
+          my $out = "";
+          for my $j ($i .. $i + $k - 1) {
+            my $body = "$path/$j\0$v";
+            $out .= pack("V4", 11, $j, 0, length $body) . $body;   # XS_WRITE
+          }
+          print $s $out or die "write: $!\n";
+          for (1 .. $k) {
+            read($s, my $h, 16) == 16 or die "short reply\n";
+            my ($type, $req, $tx, $len) = unpack("V4", $h);
+            my $body = "";
+            read($s, $body, $len) == $len or die "short reply\n" if $len;
+            die "xenstored: $body\n" if $type == 16;                 # XS_ERROR
+          }
+        }' "$(abspath "$a1")" "$n" "$v" "${XENSTORED_RUNDIR:-/var/run/xenstored}/socket" ;;
+    quota)
+      # The value before our first change is kept for the whole dom0 boot.
+      xsc=/usr/lib/xen-4.17/bin/xenstore-control saved=/run/xbt-quota-$a1 q=$rest held=0
+      [ -s "$saved" ] || $xsc quota | awk -v n="$a1" '$1 == n {print $3}' > "$saved"
+      [ "$a1" = transactions ] &&
+        held=$($xsc quota "$domid" | awk '$1 == "transactions" {v = $3} END {print v + 0}')
+      [ "$q" = restore ] && [ -s "$saved" ] && q=$(( $(cat "$saved") + held ))
+      [ -s "$saved" ] && $xsc quota set "$a1" "$q" >/dev/null ;;
+    quotaget) xenstore-write "$base/quota" "$(/usr/lib/xen-4.17/bin/xenstore-control quota "$domid" | tr '\n' '|')" ;;
     write) xenstore-write "$(abspath "$a1")" "$rest" ;;
     rm) xenstore-rm "$(abspath "$a1")" ;;
     chmod) xenstore-chmod "$(abspath "$a1")" $rest ;;
@@ -30,9 +70,6 @@ xenstore-watch "$base/req" | while read -r _; do
     bgwrite)
       read -r n done <<< "$rest"; p=$(abspath "$a1"); d=$(abspath "$done")
       ( for ((i = 0; i < n; i++)); do xenstore-write "$p" "dom0-$i" || break; done; xenstore-write "$d" "$i" ) & ;;
-    fastwrite)
-      read -r n done <<< "$rest"
-      /run/xbt/harness/xbt-flood "$(abspath "$a1")" "$n" && xenstore-write "$(abspath "$done")" "$n" ;;
     blkattach)
       name=$(xenstore-read "$home/name")
       /usr/lib/xen-4.17/bin/xl block-attach "$name" "format=raw, vdev=$a1, access=rw, target=/run/xbt/hotplug-$name.img" ;;
