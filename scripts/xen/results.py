@@ -16,14 +16,22 @@ TS = re.compile(r"^\s*\d+\.\d+ ")
 # Names never contain "[": a kernel message printed into the middle of a line starts there.
 RESULT = re.compile(r"xbt: (ok|not ok)(?: \d+)? - ([^\s\[]+)(?:\s*# (SKIP)?\s*(.*))?")
 PLAN = re.compile(r"xbt: 1\.\.(\d+)")
-TRANSCRIPT = re.compile(r"xbt-transcript: (begin|end|\|)(.*)$")
+# "xbt-transcript: ..." is the tools transcript; "xbt-transcript[NAME]: ..." another one.
+TRANSCRIPT = re.compile(r"xbt-transcript(?:\[([a-z]+)\])?: (begin|end|\|)(.*)$")
+# Transcripts every test-mode guest prints: xenstore-* tools (t-75), sysfs and uevents (t-88).
+TRANSCRIPT_NAMES = ("tools", "sysfs")
 # The guests whose xenstore-* tool transcripts must be identical (t-75-tools-transcript.sh).
 TRANSCRIPT_PAIR = ("c-pv", "rust-pv")
 
 
-def compare_transcripts(guests, transcripts, results):
-    """One result: the tools transcript of the C guest equals the Rust guest's, line for line."""
-    name = "tools_transcript.identical_c_vs_rust"
+def compare_transcripts(guests, all_transcripts, results):
+    for tname in TRANSCRIPT_NAMES:
+        compare_transcript(tname, guests, {g: t for (g, n), t in all_transcripts.items() if n == tname}, results)
+
+
+def compare_transcript(tname, guests, transcripts, results):
+    """One result: the transcript of the C guest equals the Rust guest's, line for line."""
+    name = f"{tname}_transcript.identical_c_vs_rust"
     ran = [g for g in TRANSCRIPT_PAIR if g in guests]
     if len(ran) < 2:
         results.append(("skip", name, f"needs both {' and '.join(TRANSCRIPT_PAIR)}; this run had "
@@ -48,7 +56,7 @@ def compare_transcripts(guests, transcripts, results):
     diff = list(difflib.unified_diff(a, b, *TRANSCRIPT_PAIR, n=2, lineterm=""))
     changed = [l for l in diff if l[:1] in "+-" and l[:3] not in ("+++", "---")]
     results.append(("fail", name, f"{len(changed)} lines differ; first: {changed[0] if changed else '?'}"))
-    print(f"--- tools transcript diff ({TRANSCRIPT_PAIR[0]} vs {TRANSCRIPT_PAIR[1]}):")
+    print(f"--- {tname} transcript diff ({TRANSCRIPT_PAIR[0]} vs {TRANSCRIPT_PAIR[1]}):")
     print("\n".join("    " + l for l in diff[:200]))
 
 
@@ -82,15 +90,16 @@ def main():
             dom0_finished = True
         tm = TRANSCRIPT.search(line) if owner else None
         if tm:
-            kind, rest = tm.groups()
+            tname, kind, rest = tm.groups()
+            key = (owner, tname or "tools")
             if kind == "begin":
-                transcripts[owner] = {"lines": [], "md5": None, "open": True}
-            elif owner in transcripts and transcripts[owner]["open"]:
+                transcripts[key] = {"lines": [], "md5": None, "open": True}
+            elif key in transcripts and transcripts[key]["open"]:
                 if kind == "|":
-                    transcripts[owner]["lines"].append(rest)
+                    transcripts[key]["lines"].append(rest)
                 else:
-                    transcripts[owner]["md5"] = rest.strip()
-                    transcripts[owner]["open"] = False
+                    transcripts[key]["md5"] = rest.strip()
+                    transcripts[key]["open"] = False
             continue
         pm = PLAN.search(line)
         if pm and owner:
