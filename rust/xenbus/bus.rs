@@ -475,7 +475,23 @@ unsafe extern "C" fn backend_changed(
     if !path.starts_with(otherend) {
         return;
     }
-    let state = client::read_state_of(xendev, otherend);
+    let raw = client::read_raw_state_of(xendev, otherend);
+    let state = client::state_from_raw(raw);
+    if State::from_u32(raw).is_none() {
+        // Passed on unchanged, as the C core does; drivers ignore states they do not know.
+        // A backend can write this as often as it likes: the first few are reported.
+        static REPORTED: kernel::sync::atomic::Atomic<u32> = kernel::sync::atomic::Atomic::new(0);
+        if REPORTED.fetch_add(1, kernel::sync::atomic::Relaxed) < 10 {
+            // SAFETY: `xendev` is a bound device.
+            let d = unsafe { crate::bus::device(&raw mut (*xendev).dev) };
+            dev_warn!(
+                d,
+                "backend {} reports invalid state {} (passed on)\n",
+                crate::watch::BStrDisplay(otherend),
+                raw
+            );
+        }
+    }
     // SAFETY: Reads a global.
     if unsafe { bindings::system_state } > bindings::system_states_SYSTEM_RUNNING {
         // During shutdown only acknowledge Closing, so that backends can finish.
@@ -490,7 +506,7 @@ unsafe extern "C" fn backend_changed(
     // SAFETY: `drv` is the bound driver.
     if let Some(changed) = unsafe { (*drv).otherend_changed } {
         // SAFETY: The driver's hook takes the device and a state value.
-        unsafe { changed(xendev, state as bindings::xenbus_state) };
+        unsafe { changed(xendev, raw) };
     }
 }
 

@@ -78,16 +78,19 @@ pub(crate) fn read_unsigned(dir: &[u8], node: &[u8]) -> Option<u32> {
 
 /// The state under `path` for `xendev` (Unknown once the device vanished).
 pub(crate) fn read_state_of(xendev: *const bindings::xenbus_device, path: &[u8]) -> State {
+    state_from_raw(read_raw_state_of(xendev, path))
+}
+
+/// The `state` value under `path` as written there, like the C core's `%d` (drivers get
+/// out-of-range values unchanged); Unknown if it cannot be read or the device vanished.
+pub(crate) fn read_raw_state_of(xendev: *const bindings::xenbus_device, path: &[u8]) -> u32 {
     // SAFETY: `xendev` is NULL or a live device.
     if !xendev.is_null() && unsafe { (*xendev).vanished } {
-        return State::Unknown;
+        return State::Unknown.as_u32();
     }
     match read_int(path, b"state") {
-        Ok(v) => u32::try_from(v)
-            .ok()
-            .and_then(State::from_u32)
-            .unwrap_or(State::Unknown),
-        Err(_) => State::Unknown,
+        Ok(v) => v as u32,
+        Err(_) => State::Unknown.as_u32(),
     }
 }
 
@@ -127,7 +130,7 @@ pub(crate) unsafe extern "C" fn xenbus_read_driver_state(
     let Some(path) = (unsafe { c_bytes(path) }) else {
         return State::Unknown.as_u32();
     };
-    read_state_of(dev, path).as_u32()
+    read_raw_state_of(dev, path)
 }
 
 /// Reports an error: kernel log and `error/<nodename>/error` in xenstore.

@@ -119,7 +119,7 @@ impl MemPage {
 
     fn with<R>(&self, f: impl FnOnce(&mut RawPage) -> R) -> R {
         let mut guard = self.0.raw.lock();
-        f(&mut *guard)
+        f(&mut guard)
     }
 
     fn error(&self) -> u32 {

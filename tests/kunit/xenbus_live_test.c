@@ -299,7 +299,7 @@ static void recorded_watch_unregister(struct recorded_watch *w)
 {
 	if (w->registered) {
 		w->registered = false;
-		recorded_watch_unregister(w);
+		unregister_xenbus_watch(&w->watch);
 	}
 }
 

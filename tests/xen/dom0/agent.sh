@@ -1,7 +1,8 @@
 #!/bin/bash
 # dom0 side of the guest test protocol: the guest writes "SEQ CMD ARGS..." to data/xbt/req, we act
 # with dom0's privileges and answer "SEQ RC" in data/xbt/ack. Relative paths are the guest's.
-#   write PATH VALUE...   rm PATH   chmod PATH PERM...   mkdev TYPE ID   rmdev TYPE ID
+#   write PATH VALUE...   rm PATH   chmod PATH PERM...   mkdev TYPE ID [BACKEND_ID]   rmdev TYPE ID
+#   mkbe TYPE ID STATE   bestate TYPE ID STATE   rmbe TYPE ID   (a scripted backend: nodes only)
 #   chwrite PATH N VALUE  (write VALUE N times quickly; provokes watch storms)
 #   bgwrite PATH N DONE   (in the background: write PATH N times, then DONE=N; acks at once)
 #   blkattach VDEV / blkdetach VDEV   (xl block-attach/-detach of the guest's hot-plug disk)
@@ -62,9 +63,21 @@ xenstore-watch "$base/req" | while read -r _; do
     rm) xenstore-rm "$(abspath "$a1")" ;;
     chmod) xenstore-chmod "$(abspath "$a1")" $rest ;;
     mkdev)
-      d=$home/device/$a1/$rest
-      xenstore-write "$d/backend-id" 0 "$d/backend" "/local/domain/0/backend/$a1/$domid/$rest" &&
-        xenstore-write "$d/state" 1 ;;
+      read -r id beid <<< "$rest"
+      d=$home/device/$a1/$id
+      # As libxl does: the frontend directory belongs to the guest (children inherit it), the
+      # backend may read it; state is written last because the bus probes on state 1.
+      xenstore-write "$d/backend-id" "${beid:-0}" "$d/backend" "/local/domain/0/backend/$a1/$domid/$id" &&
+        xenstore-chmod -r "$d" "n$domid" r0 && xenstore-write "$d/state" 1 ;;
+    mkbe)
+      read -r id st <<< "$rest"
+      b=/local/domain/0/backend/$a1/$domid/$id
+      xenstore-write "$b/frontend" "$home/device/$a1/$id" "$b/state" "$st" &&
+        xenstore-chmod -r "$b" n0 "r$domid" ;;
+    bestate)
+      read -r id st <<< "$rest"
+      xenstore-write "/local/domain/0/backend/$a1/$domid/$id/state" "$st" ;;
+    rmbe) xenstore-rm "/local/domain/0/backend/$a1/$domid/$rest" ;;
     rmdev) xenstore-rm "$home/device/$a1/$rest" ;;
     chwrite) read -r n v <<< "$rest"; p=$(abspath "$a1"); for ((i = 0; i < n; i++)); do xenstore-write "$p" "$v$i"; done ;;
     bgwrite)
