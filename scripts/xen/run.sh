@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Boot Xen 4.17 in QEMU (TCG) with a Debian dom0 and run one PV domU per kernel profile.
 # usage: run.sh [--profiles c,rust] [--mode test|demo] [--interactive] [--hang PROFILE]
-#               [--break WHAT] [--idle S] [--timeout S] [--log FILE] [--results FILE]
+#               [--only GROUPS] [--break WHAT] [--idle S] [--timeout S] [--log FILE] [--results FILE]
 source "$(dirname "$0")/../lib/common.sh"
-PROFILES=c MODE=test INTERACTIVE=0 HANG= BREAK= IDLE=90 TIMEOUT= LOG= RESULTS= GUEST_WAIT=600
+PROFILES=c MODE=test INTERACTIVE=0 ONLY= HANG= BREAK= IDLE=90 TIMEOUT= LOG= RESULTS= GUEST_WAIT=600
 while [ $# -gt 0 ]; do
   case $1 in
     --profiles) PROFILES=$2; shift ;; --mode) MODE=$2; shift ;; --interactive) INTERACTIVE=1 ;;
-    --hang) HANG=$2; shift ;; --break) BREAK=$2; shift ;; --idle) IDLE=$2; shift ;;
+    --hang) HANG=$2; shift ;; --only) ONLY=$2; shift ;; --break) BREAK=$2; shift ;; --idle) IDLE=$2; shift ;;
     --timeout) TIMEOUT=$2; shift ;; --log) LOG=$2; shift ;; --results) RESULTS=$2; shift ;;
     *) die "unknown option $1" ;;
   esac; shift
@@ -38,6 +38,8 @@ for p in ${PROFILES//,/ }; do
   cp "$kout/arch/x86/boot/bzImage" "$P/guests/$g/bzImage"
   "$XBRS_TOP/scripts/xen/guest-image.sh" "$p" "$P/guests/$g/initrd.gz"
   cmdline="loglevel=7"; [ "$HANG" = "$p" ] && cmdline="$cmdline xbt.hang=1"
+  [ -n "$ONLY" ] && cmdline="$cmdline xbt.only=$ONLY"
+  [ -n "$BREAK" ] && cmdline="$cmdline xbt.break=$BREAK"
   echo "$cmdline" > "$P/guests/$g/cmdline"
   # KASAN and kmemleak kernels need more memory than the plain ones.
   grep -qE '^CONFIG_(KASAN|DEBUG_KMEMLEAK)=y' "$kout/.config" && echo 384 > "$P/guests/$g/memory"

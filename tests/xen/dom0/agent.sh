@@ -5,6 +5,8 @@
 #   mkbe TYPE ID STATE   bestate TYPE ID STATE   rmbe TYPE ID   (a scripted backend: nodes only)
 #   chwrite PATH N VALUE  (write VALUE N times quickly; provokes watch storms)
 #   bgwrite PATH N DONE   (in the background: write PATH N times, then DONE=N; acks at once)
+#   checkpoint            (xl save -c: the guest suspends, a snapshot is written, the guest resumes
+#                          in place, i.e. its suspend is cancelled)
 #   blkattach VDEV / blkdetach VDEV   (xl block-attach/-detach of the guest's hot-plug disk)
 domid=$1
 home=/local/domain/$domid
@@ -83,6 +85,11 @@ xenstore-watch "$base/req" | while read -r _; do
     bgwrite)
       read -r n done <<< "$rest"; p=$(abspath "$a1"); d=$(abspath "$done")
       ( for ((i = 0; i < n; i++)); do xenstore-write "$p" "dom0-$i" || break; done; xenstore-write "$d" "$i" ) & ;;
+    checkpoint)
+      name=$(xenstore-read "$home/name")
+      /usr/lib/xen-4.17/bin/xl save -c "$name" /var/lib/xen/checkpoint-$name.img > /run/xbt-checkpoint.log 2>&1
+      r=$?; [ $r = 0 ] || tail -n 5 /run/xbt-checkpoint.log >&2
+      rm -f /var/lib/xen/checkpoint-$name.img; (exit $r) ;;
     blkattach)
       name=$(xenstore-read "$home/name")
       /usr/lib/xen-4.17/bin/xl block-attach "$name" "format=raw, vdev=$a1, access=rw, target=/run/xbt/hotplug-$name.img" ;;
