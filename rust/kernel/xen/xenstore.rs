@@ -21,14 +21,18 @@
 //! All functions may sleep: call them from process context only. Until xenstore is up
 //! ([`is_ready`]) they fail (or, with the C core, wait for it).
 //!
+//! The examples run as KUnit tests at boot; on Xen they use the real xenstore daemon (under
+//! `data/`, which the guest may write), elsewhere they return early.
+//!
 //! # Examples
 //!
 //! ```
 //! use kernel::xen::xenstore::{self, PathStr};
 //!
-//! if !xenstore::is_ready() {
+//! if !kernel::xen::is_xen_domain() {
 //!     return Ok(());
 //! }
+//! assert!(xenstore::is_ready());
 //! let name = xenstore::read(PathStr::new(c"name")?)?;
 //! assert!(!name.is_empty());
 //! let domid = xenstore::read_u32(PathStr::new(c"domid")?)?;
@@ -275,7 +279,7 @@ impl fmt::Debug for Path {
 /// ```
 /// use kernel::xen::xenstore::{self, PathStr};
 ///
-/// if !xenstore::is_ready() {
+/// if !kernel::xen::is_xen_domain() {
 ///     return Ok(());
 /// }
 /// let dir = PathStr::new(c"data/rust-doctest/dir")?;
@@ -535,7 +539,7 @@ fn parse_u32(s: &[u8]) -> Result<u32> {
 /// ```
 /// use kernel::xen::xenstore::{self, PathStr};
 ///
-/// if !xenstore::is_ready() {
+/// if !kernel::xen::is_xen_domain() {
 ///     return Ok(());
 /// }
 /// let p = PathStr::new(c"data/rust-doctest/rw")?;
@@ -559,7 +563,7 @@ pub fn read(path: &PathStr) -> Result<KVec<u8>> {
 /// ```
 /// use kernel::xen::xenstore::{self, PathStr};
 ///
-/// if !xenstore::is_ready() {
+/// if !kernel::xen::is_xen_domain() {
 ///     return Ok(());
 /// }
 /// let p = PathStr::new(c"data/rust-doctest/num")?;
@@ -629,7 +633,7 @@ pub fn directory(path: &PathStr) -> Result<Directory> {
 /// ```
 /// use kernel::xen::xenstore::{self, PathStr, Transaction};
 ///
-/// if !xenstore::is_ready() {
+/// if !kernel::xen::is_xen_domain() {
 ///     return Ok(());
 /// }
 /// let p = PathStr::new(c"data/rust-doctest/tx")?;
@@ -743,7 +747,7 @@ impl Drop for Transaction {
 /// ```
 /// use kernel::xen::xenstore::{self, PathStr};
 ///
-/// if !xenstore::is_ready() {
+/// if !kernel::xen::is_xen_domain() {
 ///     return Ok(());
 /// }
 /// let p = PathStr::new(c"data/rust-doctest/counter")?;
@@ -817,7 +821,7 @@ impl<F: Fn(&CStr) + Send + Sync> WatchHandler for F {
 /// use kernel::time::{delay::fsleep, Delta};
 /// use kernel::xen::xenstore::{self, PathStr, Watch};
 ///
-/// if !xenstore::is_ready() {
+/// if !kernel::xen::is_xen_domain() {
 ///     return Ok(());
 /// }
 /// struct Counter(Atomic<u32>);
@@ -941,7 +945,7 @@ impl<H: WatchHandler> PinnedDrop for Watch<H> {
 /// ```
 /// use kernel::xen::xenstore::{self, PathStr, Perm, PermKind};
 ///
-/// if !xenstore::is_ready() {
+/// if !kernel::xen::is_xen_domain() {
 ///     return Ok(());
 /// }
 /// let p = PathStr::new(c"data/rust-doctest/dir2")?;
