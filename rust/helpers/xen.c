@@ -116,3 +116,16 @@ __rust_helper void *rust_helper_xen_alloc_pages_exact(size_t size, gfp_t gfp)
 	return alloc_pages_exact(size, gfp);
 }
 #endif /* CONFIG_XEN */
+
+#ifdef CONFIG_XEN
+/* kernel::xen::xenbus::GrantedPage: the address and Xen frame of a lowmem page. */
+__rust_helper void *rust_helper_xen_page_address(struct page *page)
+{
+	return page_address(page);
+}
+
+__rust_helper unsigned long rust_helper_xen_page_to_gfn(struct page *page)
+{
+	return xen_page_to_gfn(page);
+}
+#endif /* CONFIG_XEN */

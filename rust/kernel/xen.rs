@@ -3,11 +3,13 @@
 //! Xen guest support.
 //!
 //! - [`xenstore`]: the xenstore protocol ([`xenstore::proto`]) and a safe API to the store.
+//! - [`xenbus`]: xenbus frontend drivers and the resources they share with their backend.
 //!
 //! The safe API sits on the C ABI of `include/xen/xenbus.h` (`xenbus_read`,
 //! `register_xenbus_watch`, ...), so it works with either xenbus core: the C one in
 //! `drivers/xen/xenbus/` or the Rust one in `drivers/xen/xenbus-rs/`.
 
+pub mod xenbus;
 pub mod xenstore;
 
 /// HVM parameter numbers (`xen/include/public/hvm/params.h`, a stable Xen ABI).
