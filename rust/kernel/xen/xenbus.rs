@@ -904,6 +904,9 @@ impl<T: Handler + 'static> EventChannel<T> {
         &self.handler
     }
 
+    /// # Safety
+    ///
+    /// Called by the interrupt core only, with the cookie [`EventChannel::new`] bound.
     unsafe extern "C" fn handle_callback(
         _irq: c_int,
         cookie: *mut c_void,
@@ -911,7 +914,7 @@ impl<T: Handler + 'static> EventChannel<T> {
         let this = cookie.cast_const().cast::<Self>();
         // SAFETY: The cookie is the `EventChannel` that bound this handler, pinned and alive
         // until it unbinds it (which waits for running handlers); `handler` is initialised.
-        let handler = unsafe { &*(&raw const (*this).handler) };
+        let handler = unsafe { &(*this).handler };
         bindings::irqreturn_t(T::handle(handler) as c_uint)
     }
 }

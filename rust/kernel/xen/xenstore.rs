@@ -129,7 +129,7 @@ impl PathStr {
 
     /// The path as a pointer to a NUL-terminated string, for C.
     pub fn as_char_ptr(&self) -> *const c_char {
-        self.0.as_ptr().cast()
+        self.0.as_char_ptr()
     }
 
     /// Whether the path is absolute, relative or a special watch path (`@...`).
@@ -367,7 +367,7 @@ mod raw {
 
     /// A node name that makes `xenbus_*(t, path, "")` address `path` itself.
     fn here() -> *const c_char {
-        c"".as_ptr().cast()
+        c"".as_char_ptr()
     }
 
     pub(super) fn read(t: bindings::xenbus_transaction, path: &PathStr) -> Result<KVec<u8>> {
@@ -394,7 +394,7 @@ mod raw {
     ) -> Result {
         // SAFETY: All three are NUL-terminated strings.
         to_result(unsafe {
-            bindings::xenbus_write(t, path.as_char_ptr(), here(), value.as_ptr().cast())
+            bindings::xenbus_write(t, path.as_char_ptr(), here(), value.as_char_ptr())
         })
     }
 
@@ -908,6 +908,10 @@ impl<H: WatchHandler> Watch<H> {
         &self.handler
     }
 
+    /// # Safety
+    ///
+    /// Called by the xenbus core only, for a watch registered by [`Watch::new`], with
+    /// NUL-terminated `path` and `token`.
     unsafe extern "C" fn callback(
         watch: *mut bindings::xenbus_watch,
         path: *const c_char,
