@@ -1,4 +1,5 @@
 # make bench: numbers, not tests. Every line "BENCH name value unit" is collected by the host.
+. /lib/xbt/bus-bench.sh
 m=$(find /lib/modules -name xenbus_bench.ko | head -n 1)
 if [ -n "$m" ] && insmod "$m" rounds=2000; then
   dmesg | sed -n 's/.*\(BENCH .*\)/\1/p'

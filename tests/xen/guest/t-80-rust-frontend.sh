@@ -4,13 +4,16 @@
 # insmod/rmmod rounds, each of which must connect, read the same bytes and leave the device Closed
 # and unbound, with nothing left behind (interrupts, sysfs; kmemleak is checked by t-90).
 # Both xenbus cores hold a reference to a frontend's module while it is bound to a device (as for
-# xen-blkfront), so each round unbinds the device through sysfs before rmmod.
+# xen-blkfront), so each round unbinds the devices through sysfs before rmmod. The sample binds
+# every vbd of the guest (xvda and the ext4 disk xvdb); xvda is the one with the known sector 0.
 vbd_node=device/vbd/51712 vbd_sys=/sys/bus/xen/devices/vbd-51712 vbd_mod=rust_xen_vbd
 vbd_ok="vbd-51712: read sector 0 ok: "
 vbd_unbind=/sys/bus/xen/drivers/$vbd_mod/unbind
 vbd_ko=$(find /lib/modules -name $vbd_mod.ko | head -n 1)
 vbd_want="XBT-DISK-$(xenstore-read data/xbt/expect/name)"
 vbd_backend=$(xenstore-read $vbd_node/backend 2>/dev/null)
+vbd_all=$(ls /sys/bus/xen/devices | grep '^vbd-' | tr '\n' ' ')
+vbd_n=$(echo $vbd_all | wc -w)
 
 vbd_reads() { dmesg | grep -c "$vbd_ok"; }
 vbd_last() { dmesg | grep "$vbd_ok" | tail -n 1 | sed "s/.*$vbd_ok//"; }
@@ -23,7 +26,8 @@ vbd_idle_state() {
   echo "devices=$(ls /sys/bus/xen/devices | tr '\n' ' ')"
 }
 
-vbd_unload() { echo vbd-51712 > $vbd_unbind; rmmod $vbd_mod; }
+vbd_unbind_all() { local d; for d in $vbd_all; do echo $d > $vbd_unbind || return 1; done; }
+vbd_unload() { vbd_unbind_all; rmmod $vbd_mod; }
 
 # vbd_round N: insmod, check the read and the connection, rmmod, check the device is closed.
 vbd_round() {
@@ -35,8 +39,8 @@ vbd_round() {
   [ "$(vbd_reads)" -gt "$before" ] || { echo "round $1: no read logged"; vbd_unload; return 1; }
   [ "$got" = "$vbd_want" ] || { echo "round $1: read '$got', want '$vbd_want'"; vbd_unload; return 1; }
   [ "$(xenstore-read $vbd_node/state)" = 4 ] || { echo "round $1: frontend not Connected"; vbd_unload; return 1; }
-  [ "$(vbd_irqs)" = 1 ] || { echo "round $1: $(vbd_irqs) event channel interrupts"; vbd_unload; return 1; }
-  echo vbd-51712 > $vbd_unbind || { echo "round $1: unbind failed"; return 1; }
+  [ "$(vbd_irqs)" = $vbd_n ] || { echo "round $1: $(vbd_irqs) event channel interrupts, want $vbd_n"; vbd_unload; return 1; }
+  vbd_unbind_all || { echo "round $1: unbind failed"; return 1; }
   rmmod $vbd_mod || { echo "round $1: rmmod failed"; return 1; }
   [ "$(vbd_idle_state)" = "$vbd_idle" ] || { echo "round $1: left '$(vbd_idle_state | tr '\n' ' ')'"; return 1; }
 }
@@ -58,9 +62,9 @@ else
     xbt_eq "rust_frontend.backend_connected" "$(xenstore-read $vbd_backend/state)" 4
     xbt_check "rust_frontend.sysfs_bound" test "$(basename "$(readlink $vbd_sys/driver)")" = $vbd_mod
     xbt_check "rust_frontend.ring_published" test -n "$(xenstore-read $vbd_node/ring-ref)"
-    xbt_eq "rust_frontend.evtchn_irq" "$(vbd_irqs)" 1
+    xbt_eq "rust_frontend.evtchn_irq_per_vbd" "$(vbd_irqs)" $vbd_n
     xbt_check "rust_frontend.modalias" grep -qx "alias xen:vbd $vbd_mod" /lib/modules/$(uname -r)/modules.alias
-    xbt_check "rust_frontend.unbind" sh -c "echo vbd-51712 > $vbd_unbind"
+    xbt_check "rust_frontend.unbind" vbd_unbind_all
     xbt_eq "rust_frontend.frontend_closed" "$(xenstore-read $vbd_node/state)" 6
     xbt_eq "rust_frontend.backend_closed" "$(xenstore-read $vbd_backend/state)" 6
     xbt_check "rust_frontend.sysfs_unbound" test ! -e $vbd_sys/driver
