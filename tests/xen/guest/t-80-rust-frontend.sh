@@ -88,3 +88,16 @@ else
     xbt_fail "rust_frontend.insmod" "insmod $vbd_ko failed"
   fi
 fi
+
+# Hand the disks over to xen-blkfront (t-85). A frontend that unbinds leaves its device Closed,
+# and C frontends expect the toolstack's Initialising when they probe; blkback answers a frontend
+# going back to Initialising by preparing for a reconnect (InitWait).
+ho_ok=0
+for d in $vbd_all; do
+  n=device/vbd/${d#vbd-}
+  xenstore-write $n/state 1
+  b=$(xenstore-read $n/backend)
+  i=0; while [ "$(xenstore-read $b/state)" != 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  [ "$(xenstore-read $b/state)" = 2 ] && ho_ok=$((ho_ok + 1))
+done
+xbt_eq "rust_frontend.handover_backends_initwait" "$ho_ok" "$vbd_n"
