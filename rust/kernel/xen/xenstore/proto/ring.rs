@@ -294,6 +294,11 @@ fn ring_len(n: usize) -> u32 {
 /// [`RingError::BadIndexes`] nothing more is written; bytes published by
 /// earlier steps of the same call stay published.
 pub fn ring_write<P: RingPage + ?Sized>(page: &P, src: &[u8]) -> Result<usize, RingError> {
+    if src.is_empty() {
+        // Corrupt indexes are reported even when there is nothing to write.
+        check_indexes(page.req_cons(), page.req_prod())?;
+        return Ok(0);
+    }
     let mut done = 0usize;
     loop {
         let rest = src.get(done..).unwrap_or(&[]);
@@ -333,6 +338,11 @@ pub fn ring_write<P: RingPage + ?Sized>(page: &P, src: &[u8]) -> Result<usize, R
 /// The caller notifies the peer when the return value is non-zero (Linux
 /// does so only when the ring was full, as an optimisation).
 pub fn ring_read<P: RingPage + ?Sized>(page: &P, dst: &mut [u8]) -> Result<usize, RingError> {
+    if dst.is_empty() {
+        // Corrupt indexes are reported even when there is no room to read into.
+        check_indexes(page.rsp_cons(), page.rsp_prod())?;
+        return Ok(0);
+    }
     let mut done = 0usize;
     loop {
         let rest = match dst.get_mut(done..) {
