@@ -30,7 +30,10 @@ use kernel::{
     },
     xen::xenstore::proto::{
         reqtable::ReqTable,
-        ring::{ring_read, ring_write, RingError, RingPage},
+        ring::{
+            request_needs_notify, response_needs_notify, ring_read, ring_write, RingError,
+            RingPage,
+        },
         wire::{self, Header, MessageReader, MessageWriter, MsgType},
     },
 };
@@ -249,33 +252,41 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 self.fail(Fatal::ServerError(err), &mut io);
                 return;
             }
-            let mut progress = false;
-            match self.read_pass(&mut io, sink) {
-                Ok(p) => progress |= p,
+            let rsp_start = self.page.rsp_cons();
+            let read = match self.read_pass(&mut io, sink) {
+                Ok(n) => n,
                 Err(f) => {
                     self.fail(f, &mut io);
                     peer.notify();
                     return;
                 }
-            }
-            match self.write_pass(&mut io) {
-                Ok(p) => progress |= p,
+            };
+            let req_start = self.page.req_prod();
+            let written = match self.write_pass(&mut io) {
+                Ok(n) => n,
                 Err(f) => {
                     self.fail(f, &mut io);
                     peer.notify();
                     return;
                 }
-            }
-            if !progress {
+            };
+            if read == 0 && written == 0 {
                 return;
             }
-            self.stats.notifications.fetch_add(1, Relaxed);
-            peer.notify();
+            // xenstored sleeps only on an empty request ring or a full response ring: kick it
+            // only then (every spurious event costs a hypercall here and a wake-up there).
+            if response_needs_notify(&self.page, rsp_start, read)
+                || request_needs_notify(&self.page, req_start, written)
+            {
+                self.stats.notifications.fetch_add(1, Relaxed);
+                peer.notify();
+            }
         }
     }
 
-    fn read_pass(&self, io: &mut IoState, sink: &dyn EventSink) -> Result<bool, Fatal> {
-        let mut progress = false;
+    /// Reads and dispatches what the response ring holds; returns the bytes consumed.
+    fn read_pass(&self, io: &mut IoState, sink: &dyn EventSink) -> Result<u32, Fatal> {
+        let mut read: u32 = 0;
         loop {
             let n = match ring_read(&self.page, io.reader.spare_mut()) {
                 Ok(n) => n,
@@ -284,9 +295,9 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 }
             };
             if n == 0 {
-                return Ok(progress);
+                return Ok(read);
             }
-            progress = true;
+            read = read.wrapping_add(n as u32);
             if io.reader.commit(n).is_err() {
                 let len = io.reader.header().map(|h| h.len).unwrap_or(u32::MAX);
                 return Err(Fatal::HeaderLength(len));
@@ -298,13 +309,14 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         }
     }
 
-    fn write_pass(&self, io: &mut IoState) -> Result<bool, Fatal> {
-        let mut progress = false;
+    /// Copies queued requests into the request ring; returns the bytes published.
+    fn write_pass(&self, io: &mut IoState) -> Result<u32, Fatal> {
+        let mut written: u32 = 0;
         loop {
             if !io.writer.is_busy() {
                 io.writing = None;
                 let Some((req, req_id)) = self.next_to_send() else {
-                    return Ok(progress);
+                    return Ok(written);
                 };
                 let header = Header {
                     ty: req.ty,
@@ -326,9 +338,9 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 }
             };
             if n == 0 {
-                return Ok(progress);
+                return Ok(written);
             }
-            progress = true;
+            written = written.wrapping_add(n as u32);
             // `n` never exceeds what `pending()` offered.
             let _ = io.writer.advance(n);
             if io.writer.is_done() {

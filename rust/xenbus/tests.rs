@@ -823,6 +823,38 @@ mod cases {
     }
 
     #[test]
+    fn kicks_only_when_xenstored_may_sleep() -> Result {
+        let mut rig = Rig::new()?;
+        let kicks = |rig: &Rig| rig.kicks.count.load(Relaxed);
+        // Empty request ring: xenstored may be asleep.
+        let a = rig.submit(READ, 0, b"/a\0")?;
+        rig.pump();
+        assert_eq!(kicks(&rig), 1);
+        // xenstored has not consumed `a` yet, so it is awake and will find `b` itself.
+        let b = rig.submit(READ, 0, b"/b\0")?;
+        rig.pump();
+        assert_eq!(kicks(&rig), 1);
+        rig.receive()?;
+        let msgs = rig.xs.take_received();
+        assert_eq!(msgs.len(), 2);
+        // Small replies leave room in the response ring: xenstored never waited for space.
+        for (m, reply) in msgs.iter().zip([b"ra\0", b"rb\0"]) {
+            rig.xs.queue(READ, m.header.req_id, 0, reply)?;
+        }
+        rig.flush()?;
+        rig.pump();
+        assert!(replied_with(&a, READ, b"ra\0") && replied_with(&b, READ, b"rb\0"));
+        assert_eq!(kicks(&rig), 1);
+        // A reply that fills the response ring: xenstored waits for space and is told.
+        let (big, _) = send_big(&mut rig, 10)?;
+        let before = kicks(&rig);
+        answer_big(&mut rig, &big, 3000)?;
+        assert!(kicks(&rig) > before);
+        assert!(replied_with(&big, WRITE, &pattern(3000, 2)?));
+        Ok(())
+    }
+
+    #[test]
     fn indexes_wrap_at_2_32() -> Result {
         const REQ_START: u32 = 0xffff_fc00;
         const RSP_START: u32 = 0xffff_fffb;

@@ -6,11 +6,11 @@ use std::cell::{Cell, RefCell};
 
 use xenstore_proto::mem_page::MemPage;
 use xenstore_proto::ring::{
-    check_indexes, mask_index, peer_read_req, peer_write_rsp, readable_chunk, ring_read,
-    ring_write, writable_chunk, ConnectionState, RingError, RingPage, ServerError, ServerFeatures,
-    CONNECTION_OFFSET, ERROR_OFFSET, EVTCHN_PORT_OFFSET, INTERFACE_LEN, REQ_CONS_OFFSET,
-    REQ_OFFSET, REQ_PROD_OFFSET, RING_SIZE, RSP_CONS_OFFSET, RSP_OFFSET, RSP_PROD_OFFSET,
-    SERVER_FEATURES_OFFSET,
+    check_indexes, mask_index, peer_read_req, peer_write_rsp, readable_chunk, request_needs_notify,
+    response_needs_notify, ring_read, ring_write, writable_chunk, ConnectionState, RingError,
+    RingPage, ServerError, ServerFeatures, CONNECTION_OFFSET, ERROR_OFFSET, EVTCHN_PORT_OFFSET,
+    INTERFACE_LEN, REQ_CONS_OFFSET, REQ_OFFSET, REQ_PROD_OFFSET, RING_SIZE, RSP_CONS_OFFSET,
+    RSP_OFFSET, RSP_PROD_OFFSET, SERVER_FEATURES_OFFSET,
 };
 use xenstore_proto::wire::{MessageReader, MessageWriter, Request, MESSAGE_MAX};
 
@@ -477,4 +477,48 @@ fn feature_and_state_fields() {
         assert!(ServerError::from_u32(v).is_error());
     }
     assert!(ServerError::from_u32(3).is_error());
+}
+
+#[test]
+fn request_notify_only_when_consumer_caught_up() {
+    for start in [0u32, 0xffff_fff0, 1000] {
+        let page = MemPage::with_indexes(start, start);
+        // Empty ring: xenstored may sleep, so the first message needs a kick.
+        assert_eq!(ring_write(&page, b"first"), Ok(5));
+        assert!(request_needs_notify(&page, start, 5));
+        // xenstored has not consumed "first": it is awake and will see the rest itself.
+        let second = start.wrapping_add(5);
+        assert_eq!(ring_write(&page, b"second"), Ok(6));
+        assert!(!request_needs_notify(&page, second, 6));
+        // It consumed part of the new bytes: it may have gone to sleep after that.
+        page.req_cons.set(second.wrapping_add(3));
+        assert!(request_needs_notify(&page, second, 6));
+        // It consumed everything already: nothing left to wake it for.
+        page.req_cons.set(second.wrapping_add(6));
+        assert!(!request_needs_notify(&page, second, 6));
+        // Nothing written, no kick.
+        assert!(!request_needs_notify(&page, second.wrapping_add(6), 0));
+    }
+}
+
+#[test]
+fn response_notify_only_when_ring_was_full() {
+    for start in [0u32, 0xffff_fe00, 77] {
+        let page = MemPage::with_indexes(start, start);
+        let mut out = vec![0u8; 4096];
+        assert_eq!(peer_write_rsp(&page, &[5u8; 100]), Ok(100));
+        assert_eq!(ring_read(&page, &mut out), Ok(100));
+        assert!(!response_needs_notify(&page, start, 100));
+        // A full ring: xenstored waits for space and must be told.
+        let cons = start.wrapping_add(100);
+        assert_eq!(peer_write_rsp(&page, &[6u8; 2000]), Ok(1024));
+        assert_eq!(ring_read(&page, &mut out[..10]), Ok(10));
+        assert!(response_needs_notify(&page, cons, 10));
+        // xenstored refilled after our read: still told (it may have seen the ring full again).
+        let cons = cons.wrapping_add(10);
+        assert_eq!(peer_write_rsp(&page, &[7u8; 10]), Ok(10));
+        assert_eq!(ring_read(&page, &mut out), Ok(1024));
+        assert!(response_needs_notify(&page, cons, 1024));
+        assert!(!response_needs_notify(&page, cons.wrapping_add(1024), 0));
+    }
 }

@@ -289,8 +289,8 @@ fn ring_len(n: usize) -> u32 {
 /// 5. publish `req_prod += n`.
 ///
 /// The loop repeats (at most a few times: each step writes at least one
-/// byte) to fill the part that wraps around. The caller notifies the peer
-/// (event channel) when the return value is non-zero. On
+/// byte) to fill the part that wraps around. The caller then asks
+/// [`request_needs_notify`] whether to notify the peer. On
 /// [`RingError::BadIndexes`] nothing more is written; bytes published by
 /// earlier steps of the same call stay published.
 pub fn ring_write<P: RingPage + ?Sized>(page: &P, src: &[u8]) -> Result<usize, RingError> {
@@ -335,8 +335,8 @@ pub fn ring_write<P: RingPage + ?Sized>(page: &P, src: &[u8]) -> Result<usize, R
 ///    freed space before our reads of it are complete;
 /// 5. publish `rsp_cons += n`.
 ///
-/// The caller notifies the peer when the return value is non-zero (Linux
-/// does so only when the ring was full, as an optimisation).
+/// The caller then asks [`response_needs_notify`] whether to notify the
+/// peer (only a peer that found the ring full waits for that).
 pub fn ring_read<P: RingPage + ?Sized>(page: &P, dst: &mut [u8]) -> Result<usize, RingError> {
     if dst.is_empty() {
         // Corrupt indexes are reported even when there is no room to read into.
@@ -368,6 +368,41 @@ pub fn ring_read<P: RingPage + ?Sized>(page: &P, dst: &mut [u8]) -> Result<usize
         done = done.saturating_add(n);
     }
     Ok(done)
+}
+
+/// Whether the peer must be notified after [`ring_write`] published
+/// `written` bytes starting at producer index `start_prod`.
+///
+/// Only a consumer that had caught up (its index somewhere in
+/// `start_prod..start_prod + written`) may be asleep waiting for data. A
+/// consumer still behind `start_prod` re-reads `req_prod` after publishing
+/// its own index, and the full barrier here, between our publish and our
+/// read of `req_cons`, means one of the two sides sees the other's store.
+/// This is Linux's `xb_write()` rule (`prod <= req_cons`), with the barrier
+/// it leaves to the following hypercall made explicit.
+pub fn request_needs_notify<P: RingPage + ?Sized>(page: &P, start_prod: u32, written: u32) -> bool {
+    if written == 0 {
+        return false;
+    }
+    page.full_barrier();
+    page.req_cons().wrapping_sub(start_prod) < written
+}
+
+/// Whether the peer must be notified after [`ring_read`] consumed `read`
+/// bytes starting at consumer index `start_cons`.
+///
+/// A producer waits for an event only when it found the response ring full,
+/// i.e. when it saw a consumer index `c` (with `start_cons <= c`) and
+/// produced up to `c + RING_SIZE`. After our publish and a full barrier,
+/// either the producer sees our new consumer index or we see its producer
+/// index at least `RING_SIZE` past `start_cons`. Linux's `xb_read()` uses
+/// the same test (`rsp_prod - cons >= XENSTORE_RING_SIZE`).
+pub fn response_needs_notify<P: RingPage + ?Sized>(page: &P, start_cons: u32, read: u32) -> bool {
+    if read == 0 {
+        return false;
+    }
+    page.full_barrier();
+    page.rsp_prod().wrapping_sub(start_cons) >= RING_SIZE
 }
 
 /// Peer side of [`ring_write`]: consumes up to `dst.len()` bytes of the
