@@ -9,7 +9,8 @@
 //! [`EventSink`] and replies to their requests, matched by `req_id` in any order.
 //!
 //! Locking: `queue` (a spinlock) is taken by submitters and briefly by the pump; `io` (a mutex)
-//! is held by the pump for a whole pass and by suspend to keep the pump away. No lock is held
+//! is held by the pump for a whole pass, tried (never waited for) by submitters, and held by
+//! suspend to keep everyone off the ring. No lock is held
 //! while a caller waits for its reply.
 //!
 //! Anything wrong on the ring (indexes more than a ring apart, a header longer than the
@@ -233,6 +234,34 @@ impl<P: RingPage + Send + Sync> Engine<P> {
             return Err(EBUSY);
         }
         Ok(())
+    }
+
+    /// Puts queued requests on the ring from the submitter's context, saving the I/O thread a
+    /// wake-up per request. Returns whether the I/O thread must still run: the pump holds the
+    /// ring (it may have finished its pass before the request was queued), the ring is
+    /// paused, or a message did not fit.
+    pub(crate) fn send_now(&self, peer: &dyn Peer) -> bool {
+        let Some(mut io) = self.io.try_lock() else {
+            return true;
+        };
+        if self.paused.load(Relaxed) || self.fatal().is_some() {
+            return true;
+        }
+        let req_start = self.page.req_prod();
+        match self.write_pass(&mut io) {
+            Ok(written) => {
+                if request_needs_notify(&self.page, req_start, written) {
+                    self.stats.notifications.fetch_add(1, Relaxed);
+                    peer.notify();
+                }
+                io.writer.is_busy()
+            }
+            Err(f) => {
+                self.fail(f, &mut io);
+                peer.notify();
+                false
+            }
+        }
     }
 
     /// Moves bytes both ways until neither direction makes progress.

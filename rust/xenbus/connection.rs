@@ -10,7 +10,7 @@
 //! `xen_set_callback_via`.
 
 use crate::{
-    comms::{Engine, Peer},
+    comms::Engine,
     request::WaitMode,
     ring::SharedRing,
     store::{self, Location},
@@ -34,7 +34,6 @@ pub(crate) struct Core {
     pub(crate) store: Arc<Store>,
     pub(crate) watches: Arc<Watches>,
     kind: Kind,
-    evtchn: Atomic<u32>,
     irq: Atomic<i32>,
     ready: Atomic<bool>,
 }
@@ -54,15 +53,6 @@ pub(crate) fn get() -> Option<&'static Core> {
     unsafe { core.as_ref() }
 }
 
-struct EvtchnPeer<'a>(&'a Core);
-
-impl Peer for EvtchnPeer<'_> {
-    fn notify(&self) {
-        // SAFETY: Sending on our own store event channel has no memory-safety preconditions.
-        unsafe { bindings::notify_remote_via_evtchn(self.0.evtchn.load(Relaxed)) };
-    }
-}
-
 struct IoThread;
 
 impl ThreadBody for IoThread {
@@ -76,7 +66,7 @@ impl ThreadBody for IoThread {
             let ring = core.store.engine.page();
             core.store
                 .engine
-                .pump(&*core.watches, &EvtchnPeer(core), || ring.server_error());
+                .pump(&*core.watches, &*core.store, || ring.server_error());
             core.store.wake.wait();
         }
     }
@@ -152,14 +142,13 @@ pub(crate) fn init() -> Result {
     }
     let features = ring.server_features();
     let engine = Engine::new(ring)?;
-    let store = Store::new(engine)?;
+    let store = Store::new(engine, evtchn)?;
     let watches = Watches::new()?;
     let core = KBox::new(
         Core {
             store,
             watches,
             kind,
-            evtchn: Atomic::new(evtchn),
             irq: Atomic::new(-1),
             ready: Atomic::new(false),
         },
@@ -221,7 +210,7 @@ impl Core {
         // SAFETY: The handler matches `irq_handler_t`; `wake` lives as long as the core (forever).
         let irq = unsafe {
             bindings::bind_evtchn_to_irqhandler(
-                self.evtchn.load(Relaxed),
+                self.store.evtchn.load(Relaxed),
                 Some(store_interrupt),
                 0,
                 c"xenbus".as_char_ptr(),
@@ -300,10 +289,10 @@ impl Core {
             }
         };
         match evtchn {
-            Some(e) if e != 0 => self.evtchn.store(e, Relaxed),
+            Some(e) if e != 0 => self.store.evtchn.store(e, Relaxed),
             _ => pr_warn!("cannot update the xenstore event channel after resume\n"),
         }
-        let evtchn = self.evtchn.load(Relaxed);
+        let evtchn = self.store.evtchn.load(Relaxed);
         // SAFETY: Plain store to an exported variable.
         unsafe { bindings::xen_store_evtchn = evtchn as c_int };
         // SAFETY: `irq` is the interrupt we bound at init; rebinding it is what the C core does.

@@ -675,7 +675,7 @@ mod cases {
         // fields, which is freed only after `store` (which owns the ring through its engine)
         // has been dropped below; nothing else refers to the store.
         let ring = unsafe { SharedRing::new(base) };
-        let store = Store::new(Engine::new(ring)?)?;
+        let store = Store::new(Engine::new(ring)?, 0)?;
         let reply = |ty: u32, payload: &[u8]| -> Result<Reply> {
             Ok(Reply {
                 ty,

@@ -7,16 +7,19 @@
 //! in flight and open kernel transactions, so that `xs_suspend` can wait for them to finish.
 
 use crate::{
-    comms::Engine,
+    comms::{Engine, Peer},
     ratelimit::{warn_ratelimited, RateLimit},
     request::{Reply, ReplySink, Request, WaitMode},
     ring::SharedRing,
     watch::WatchWire,
 };
 use kernel::{
-    new_condvar, new_mutex, new_spinlock_irq,
+    bindings, new_condvar, new_mutex, new_spinlock_irq,
     prelude::*,
-    sync::{Arc, CondVar, Mutex, SpinLockIrq},
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, CondVar, Mutex, SpinLockIrq,
+    },
     xen::xenstore::proto::wire::{self, MsgType, Part, Perm},
 };
 
@@ -120,10 +123,13 @@ impl Gate {
     }
 }
 
-/// A xenstore connection: the ring engine plus the I/O wake-up and the suspend gate.
+/// A xenstore connection: the ring engine, the event channel to xenstored, the I/O wake-up and
+/// the suspend gate.
 #[pin_data]
 pub(crate) struct Store {
     pub(crate) engine: Arc<Engine<SharedRing>>,
+    /// Our end of the store event channel (0 until bound; renumbered by a resume).
+    pub(crate) evtchn: Atomic<u32>,
     #[pin]
     pub(crate) wake: IoWake,
     #[pin]
@@ -136,10 +142,11 @@ pub(crate) struct Store {
 pub(crate) type XsResult = Result<KVec<u8>>;
 
 impl Store {
-    pub(crate) fn new(engine: Arc<Engine<SharedRing>>) -> Result<Arc<Self>> {
+    pub(crate) fn new(engine: Arc<Engine<SharedRing>>, evtchn: u32) -> Result<Arc<Self>> {
         Arc::pin_init(
             try_pin_init!(Self {
                 engine,
+                evtchn: Atomic::new(evtchn),
                 wake <- IoWake::new(),
                 gate <- Gate::new(),
                 limit <- RateLimit::new(),
@@ -203,7 +210,7 @@ impl Store {
             .and_then(|req| self.engine.submit(req, WaitMode::Killable));
         match submitted {
             Ok(()) => {
-                self.wake.kick();
+                self.send_queued();
                 Ok(())
             }
             Err(e) => {
@@ -224,9 +231,16 @@ impl Store {
         }
         let req = Request::new(ty.as_u32(), tx, payload)?;
         self.engine.submit(req.clone(), mode)?;
-        self.wake.kick();
+        self.send_queued();
         let reply = req.wait(mode)?;
         self.check_reply(ty, reply)
+    }
+
+    /// Sends queued requests from here if the ring is free, else leaves them to the I/O thread.
+    fn send_queued(&self) {
+        if self.engine.send_now(self) {
+            self.wake.kick();
+        }
     }
 
     /// Turns a reply into the caller's result: `ERROR` replies into their errno, a reply of
@@ -354,6 +368,16 @@ impl Store {
             }
         }
         Err(EAGAIN)
+    }
+}
+
+impl Peer for Store {
+    fn notify(&self) {
+        let port = self.evtchn.load(Relaxed);
+        if port != 0 {
+            // SAFETY: Sending on our own store event channel has no memory-safety preconditions.
+            unsafe { bindings::notify_remote_via_evtchn(port) };
+        }
     }
 }
 
