@@ -32,8 +32,7 @@ use kernel::{
     xen::xenstore::proto::{
         reqtable::ReqTable,
         ring::{
-            request_needs_notify, response_needs_notify, ring_read, ring_write, RingError,
-            RingPage,
+            request_needs_notify, response_needs_notify, ring_read, ring_write, RingError, RingPage,
         },
         wire::{self, Header, MessageReader, MessageWriter, MsgType},
     },
