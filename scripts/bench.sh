@@ -14,18 +14,28 @@ import re, subprocess, sys, glob, os
 log, build, top = sys.argv[1:4]
 vals = {}
 for line in open(log, errors="replace"):
-    m = re.search(r"\[(c|rust)-perf-pv\] (?:\[[ 0-9.]+\] )?.*?BENCH (\S+) ([0-9.]+) (\S+)", line)
+    # The guest echoes every BENCH line itself; kernel console copies (with a printk
+    # timestamp) would count the in-kernel numbers twice.
+    m = re.search(r"\[(c|rust)-perf-pv\] BENCH (\S+) ([0-9.]+) (\S+)", line)
     if m:
-        vals.setdefault(m.group(2), {})[m.group(1)] = (float(m.group(3)), m.group(4))
+        vals.setdefault(m.group(2), {}).setdefault(m.group(1), []).append((float(m.group(3)), m.group(4)))
 if not vals:
     sys.exit(f"no BENCH lines in {log}")
-print(f"{'metric':42} {'C core':>14} {'Rust core':>14} {'Rust/C':>8}")
+def median(xs):
+    xs = sorted(x for x, _ in xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+def spread(xs):
+    lo, hi = min(x for x, _ in xs), max(x for x, _ in xs)
+    return f"{lo:.0f}-{hi:.0f}" if lo >= 100 else f"{lo:.2f}-{hi:.2f}"
+print("median of the repetitions (n), range in brackets; Rust/C is the ratio of the medians")
+print(f"{'metric':36} {'C core':>24} {'Rust core':>24} {'Rust/C':>7}")
 for name in sorted(vals):
     c, r = vals[name].get("c"), vals[name].get("rust")
-    unit = (c or r)[1]
-    ratio = f"{r[0] / c[0]:.3f}" if c and r and c[0] else "n/a"
-    fmt = lambda v: f"{v[0]:.3f}" if v else "missing"
-    print(f"{name + ' (' + unit + ')':42} {fmt(c):>14} {fmt(r):>14} {ratio:>8}")
+    unit = (c or r)[0][1]
+    ratio = f"{median(r) / median(c):.3f}" if c and r and median(c) else "n/a"
+    fmt = lambda v: f"{median(v):.1f} [{spread(v)}] n={len(v)}" if v else "missing"
+    print(f"{name + ' (' + unit + ')':36} {fmt(c):>24} {fmt(r):>24} {ratio:>7}")
 def size(paths):
     out = subprocess.run(["llvm-size-19", *paths], capture_output=True, text=True).stdout.splitlines()[1:]
     return sum(int(l.split()[0]) + int(l.split()[1]) for l in out if l.split() and l.split()[0].isdigit())
