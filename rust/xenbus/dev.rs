@@ -535,7 +535,8 @@ impl ReplySink for XsFile {
                     ..hdr
                 };
                 let mut msg = KVec::new();
-                msg.extend_from_slice(&h.to_bytes(), GFP_KERNEL)
+                msg.reserve(HEADER_LEN + reply.payload.len(), GFP_KERNEL)
+                    .and_then(|()| msg.extend_from_slice(&h.to_bytes(), GFP_KERNEL))
                     .and_then(|()| msg.extend_from_slice(&reply.payload, GFP_KERNEL))
                     .map(|()| msg)
                     .map_err(|_| ENOMEM)

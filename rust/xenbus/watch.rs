@@ -398,6 +398,19 @@ impl Watches {
             warn_ratelimited!(self.limit, "dropped a watch event with a foreign token\n");
             return;
         };
+        let mut st = self.state.lock();
+        let Some(Some(entry)) = st.entries.get(slot as usize) else {
+            return; // A watch that was just unregistered: expected, not worth a message.
+        };
+        if entry.generation != generation {
+            return;
+        }
+        let client = entry.client.clone();
+        if let Client::User(sink) = &client {
+            // Userspace watches are bounded by the file's own queue; no dispatcher involved.
+            sink.event(path, &entry.user_token);
+            return;
+        }
         let mut data = KVec::new();
         if data
             .reserve(path.len() + tok.len() + 2, GFP_KERNEL)
@@ -417,20 +430,6 @@ impl Watches {
             data,
             path_len: path.len(),
         };
-
-        let mut st = self.state.lock();
-        let Some(Some(entry)) = st.entries.get(slot as usize) else {
-            return; // A watch that was just unregistered: expected, not worth a message.
-        };
-        if entry.generation != generation {
-            return;
-        }
-        let client = entry.client.clone();
-        if let Client::User(sink) = &client {
-            // Userspace watches are bounded by the file's own queue; no dispatcher involved.
-            sink.event(path, &entry.user_token);
-            return;
-        }
         if let Client::C(w) = &client {
             let w = *w;
             // SAFETY: Registered watches are valid until unregistered, which needs this lock.

@@ -14,11 +14,11 @@ use crate::{
     watch::WatchWire,
 };
 use kernel::{
-    bindings, new_condvar, new_mutex, new_spinlock_irq,
+    bindings, new_condvar, new_spinlock, new_spinlock_irq,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        Arc, CondVar, Mutex, SpinLockIrq,
+        Arc, CondVar, SpinLock, SpinLockIrq,
     },
     xen::xenstore::proto::wire::{self, MsgType, Part, Perm},
 };
@@ -64,10 +64,13 @@ struct GateState {
 }
 
 /// Requests in flight plus open kernel transactions, and the suspend flag.
+///
+/// Every request passes it twice, once on the ring I/O thread (userspace replies): a spinlock,
+/// as the C core's `xs_state_lock`, so that a preempted holder never puts others to sleep.
 #[pin_data]
 pub(crate) struct Gate {
     #[pin]
-    state: Mutex<GateState>,
+    state: SpinLock<GateState>,
     #[pin]
     changed: CondVar,
 }
@@ -75,7 +78,7 @@ pub(crate) struct Gate {
 impl Gate {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            state <- new_mutex!(GateState { users: 0, suspending: false, generation: 0 }, "xenbus_rs_gate"),
+            state <- new_spinlock!(GateState { users: 0, suspending: false, generation: 0 }, "xenbus_rs_gate"),
             changed <- new_condvar!("xenbus_rs_gate_changed"),
         })
     }
@@ -87,7 +90,9 @@ impl Gate {
         while st.suspending && st.users == 0 {
             self.changed.wait(&mut st);
         }
-        st.users += if counts_transaction { 2 } else { 1 };
+        st.users = st
+            .users
+            .saturating_add(if counts_transaction { 2 } else { 1 });
     }
 
     fn exit(&self, release: u32) {
@@ -112,7 +117,7 @@ impl Gate {
         let mut st = self.state.lock();
         st.suspending = false;
         if new_generation {
-            st.generation += 1;
+            st.generation = st.generation.wrapping_add(1);
         }
         self.changed.notify_all();
     }
