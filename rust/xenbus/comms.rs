@@ -114,6 +114,9 @@ struct IoState {
     writer: MessageWriter,
     /// The request whose bytes `writer` holds (kept alive until fully written).
     writing: Option<Arc<Request>>,
+    /// As many empty entries as the table has slots: swapped with the table's entries when
+    /// every request must fail at once, so that failing needs no memory.
+    spare_slots: KVec<Option<Arc<Request>>>,
 }
 
 /// Counters for diagnostics and tests.
@@ -144,10 +147,15 @@ pub(crate) struct Engine<P: RingPage + Send + Sync> {
 impl<P: RingPage + Send + Sync> Engine<P> {
     /// An engine over `page`, with every slot free.
     pub(crate) fn new(page: P) -> Result<Arc<Self>> {
-        let mut slots = KVec::with_capacity(MAX_IN_FLIGHT, GFP_KERNEL)?;
-        for _ in 0..MAX_IN_FLIGHT {
-            slots.push(None, GFP_KERNEL)?;
-        }
+        let empty_slots = || -> Result<KVec<Option<Arc<Request>>>> {
+            let mut slots = KVec::with_capacity(MAX_IN_FLIGHT, GFP_KERNEL)?;
+            for _ in 0..MAX_IN_FLIGHT {
+                slots.push(None, GFP_KERNEL)?;
+            }
+            Ok(slots)
+        };
+        let slots = empty_slots()?;
+        let spare_slots = empty_slots()?;
         Arc::pin_init(
             try_pin_init!(Self {
                 page,
@@ -162,6 +170,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                     reader: MessageReader::new(),
                     writer: MessageWriter::new(),
                     writing: None,
+                    spare_slots,
                 }, "xenbus_rs_io"),
                 unknown_limit <- RateLimit::new(),
                 paused: Atomic::new(false),
@@ -464,30 +473,41 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         }
     }
 
-    /// Gives up the connection: every request fails with `EIO`, now and later.
-    fn fail(&self, why: Fatal, io: &mut IoState) {
-        let mut failed = KVec::new();
-        {
-            let mut q = self.queue.lock();
-            if q.fatal.is_some() {
-                return;
-            }
-            q.fatal = Some(why);
-            q.to_send.clear();
-            q.table.free_all();
-            for entry in q.slots.iter_mut() {
-                if let Some(req) = entry.take() {
-                    // Dropping under the spinlock is fine, but completing is done outside.
-                    if failed.push(req, GFP_ATOMIC).is_err() {
-                        break;
-                    }
-                }
-            }
-            self.slot_free.notify_all();
+    /// Takes every request out of the table and sets the connection's `fatal` state; returns
+    /// false (taking nothing) if `fatal` is an error and the connection already has one. The
+    /// requests end up in `io.spare_slots`, for [`Engine::complete_taken`].
+    fn take_all(&self, io: &mut IoState, fatal: Option<Fatal>) -> bool {
+        let mut q = self.queue.lock();
+        if fatal.is_some() && q.fatal.is_some() {
+            return false;
         }
+        q.fatal = fatal;
+        q.to_send.clear();
+        q.table.free_all();
+        core::mem::swap(&mut q.slots, &mut io.spare_slots);
+        self.slot_free.notify_all();
+        drop(q);
         io.reader.reset();
         io.writer.reset();
         io.writing = None;
+        true
+    }
+
+    /// Completes what [`Engine::take_all`] took with `err` (outside the queue lock: completing
+    /// may deliver to a file), leaving the spare entries empty again.
+    fn complete_taken(io: &mut IoState, err: Error) {
+        for entry in io.spare_slots.iter_mut() {
+            if let Some(req) = entry.take() {
+                let _ = req.complete(Err(err));
+            }
+        }
+    }
+
+    /// Gives up the connection: every request fails with `EIO`, now and later.
+    fn fail(&self, why: Fatal, io: &mut IoState) {
+        if !self.take_all(io, Some(why)) {
+            return;
+        }
         match why {
             Fatal::ResponseIndexes { cons, prod } => pr_err!(
                 "response ring indexes corrupt (cons {:#x}, prod {:#x}): xenstore unusable, requests fail with EIO\n",
@@ -506,36 +526,15 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 code
             ),
         }
-        for req in failed.iter() {
-            let _ = req.complete(Err(EIO));
-        }
+        Self::complete_taken(io, EIO);
     }
 
     /// Starts over after a resume: no partial message survives, requests still in flight fail
     /// (xenstored forgot them), and the ring is usable again.
     pub(crate) fn reset_after_resume(&self) {
         let mut io = self.io.lock();
-        io.reader.reset();
-        io.writer.reset();
-        io.writing = None;
-        let mut failed = KVec::new();
-        {
-            let mut q = self.queue.lock();
-            q.fatal = None;
-            q.to_send.clear();
-            q.table.free_all();
-            for entry in q.slots.iter_mut() {
-                if let Some(req) = entry.take() {
-                    if failed.push(req, GFP_ATOMIC).is_err() {
-                        break;
-                    }
-                }
-            }
-            self.slot_free.notify_all();
-        }
-        for req in failed.iter() {
-            let _ = req.complete(Err(EAGAIN));
-        }
+        self.take_all(&mut io, None);
+        Self::complete_taken(&mut io, EAGAIN);
     }
 
     /// Keeps the pump away from the ring (suspend) or lets it back. Pausing waits for a pass
