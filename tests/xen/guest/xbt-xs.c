@@ -17,30 +17,12 @@
 #include <unistd.h>
 #include <xenstore.h>
 
+#include "xbt-dev.h"
+
 static struct xs_handle *xs;
-static unsigned int dom0_seq;
+/* Stay clear of the shell helper's sequence numbers: it counts from 1. */
+#define DOM0_SEQ_BASE 100000
 static const char *base = "data/xbt/xs";
-
-static void pass(const char *name) { printf("PASS %s\n", name); fflush(stdout); }
-static void fail(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("FAIL %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static char *rd(xs_transaction_t t, const char *path)
 {
@@ -54,47 +36,21 @@ static bool wr(xs_transaction_t t, const char *path, const char *val)
 	return xs_write(xs, t, path, val, strlen(val));
 }
 
-/* Ask the dom0 agent to run a command with dom0's rights; true once it acknowledged success. */
-static bool dom0(const char *fmt, ...)
-{
-	char cmd[512], req[600], want[32];
-	va_list ap;
-	double end;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	/* Stay clear of the shell helper's sequence numbers: it counts from 1. */
-	snprintf(req, sizeof(req), "%u %s", 100000 + ++dom0_seq, cmd);
-	if (!wr(XBT_NULL, "data/xbt/req", req))
-		return false;
-	snprintf(want, sizeof(want), "%u 0", 100000 + dom0_seq);
-	for (end = now() + 20; now() < end; usleep(50000)) {
-		char *ack = rd(XBT_NULL, "data/xbt/ack");
-		bool done = ack && !strcmp(ack, want);
-
-		free(ack);
-		if (done)
-			return true;
-	}
-	return false;
-}
-
 static void test_identity(void)
 {
 	char *domid = rd(XBT_NULL, "domid"), *want = rd(XBT_NULL, "data/xbt/expect/domid");
 	char *path, expect[64];
 
 	if (domid && want && !strcmp(domid, want))
-		pass("xs.read_domid");
+		say_pass("xs.read_domid");
 	else
-		fail("xs.read_domid", "domid '%s' expected '%s' (errno %d)", domid, want, errno);
+		say_fail("xs.read_domid", "domid '%s' expected '%s' (errno %d)", domid, want, errno);
 	path = domid ? xs_get_domain_path(xs, atoi(domid)) : NULL;
 	snprintf(expect, sizeof(expect), "/local/domain/%s", want ? want : "?");
 	if (path && !strcmp(path, expect))
-		pass("xs.get_domain_path");
+		say_pass("xs.get_domain_path");
 	else
-		fail("xs.get_domain_path", "got '%s' want '%s'", path, expect);
+		say_fail("xs.get_domain_path", "got '%s' want '%s'", path, expect);
 	free(path);
 	free(domid);
 	free(want);
@@ -108,10 +64,10 @@ static void test_nodes(void)
 
 	snprintf(p, sizeof(p), "%s/dir", base);
 	if (xs_mkdir(xs, XBT_NULL, p) && (v = rd(XBT_NULL, p)) && v[0] == 0) {
-		pass("xs.mkdir");
+		say_pass("xs.mkdir");
 		free(v);
 	} else {
-		fail("xs.mkdir", "errno %d", errno);
+		say_fail("xs.mkdir", "errno %d", errno);
 	}
 	for (i = 0; i < 5; i++) {
 		snprintf(p, sizeof(p), "%s/dir/c%u", base, i);
@@ -123,9 +79,9 @@ static void test_nodes(void)
 		if (strlen(dir[i]) == 2 && dir[i][0] == 'c' && dir[i][1] >= '0' && dir[i][1] <= '4')
 			seen |= 1u << (dir[i][1] - '0');
 	if (dir && n == 5 && seen == 0x1f)
-		pass("xs.directory");
+		say_pass("xs.directory");
 	else
-		fail("xs.directory", "n=%u seen=%#x errno %d", dir ? n : 0, seen, errno);
+		say_fail("xs.directory", "n=%u seen=%#x errno %d", dir ? n : 0, seen, errno);
 	free(dir);
 
 	memset(big, 'B', sizeof(big) - 1);
@@ -133,26 +89,26 @@ static void test_nodes(void)
 	snprintf(p, sizeof(p), "%s/big", base);
 	v = wr(XBT_NULL, p, big) ? rd(XBT_NULL, p) : NULL;
 	if (v && !strcmp(v, big))
-		pass("xs.write_read_1999_bytes");
+		say_pass("xs.write_read_1999_bytes");
 	else
-		fail("xs.write_read_1999_bytes", "errno %d", errno);
+		say_fail("xs.write_read_1999_bytes", "errno %d", errno);
 	free(v);
 
 	snprintf(p, sizeof(p), "%s/dir", base);
 	if (xs_rm(xs, XBT_NULL, p) && !rd(XBT_NULL, p) && errno == ENOENT)
-		pass("xs.rm_subtree");
+		say_pass("xs.rm_subtree");
 	else
-		fail("xs.rm_subtree", "errno %d", errno);
+		say_fail("xs.rm_subtree", "errno %d", errno);
 	v = rd(XBT_NULL, "/local/domain/0/name");
 	if (!v && errno == EACCES)
-		pass("xs.read_dom0_node_eacces");
+		say_pass("xs.read_dom0_node_eacces");
 	else
-		fail("xs.read_dom0_node_eacces", "value '%s' errno %d", v, errno);
+		say_fail("xs.read_dom0_node_eacces", "value '%s' errno %d", v, errno);
 	free(v);
 	if (!wr(XBT_NULL, "memory/target", "1") && errno == EACCES)
-		pass("xs.write_readonly_node_eacces");
+		say_pass("xs.write_readonly_node_eacces");
 	else
-		fail("xs.write_readonly_node_eacces", "errno %d", errno);
+		say_fail("xs.write_readonly_node_eacces", "errno %d", errno);
 }
 
 static void test_transactions(void)
@@ -172,18 +128,18 @@ static void test_transactions(void)
 	ok = ok && xs_transaction_end(xs, t, false);
 	v = rd(XBT_NULL, p);
 	if (ok && v && !strcmp(v, "committed"))
-		pass("xs.transaction_commit");
+		say_pass("xs.transaction_commit");
 	else
-		fail("xs.transaction_commit", "value '%s' errno %d", v, errno);
+		say_fail("xs.transaction_commit", "value '%s' errno %d", v, errno);
 	free(v);
 
 	t = xs_transaction_start(xs);
 	ok = t != XBT_NULL && wr(t, p, "aborted") && xs_transaction_end(xs, t, true);
 	v = rd(XBT_NULL, p);
 	if (ok && v && !strcmp(v, "committed"))
-		pass("xs.transaction_abort");
+		say_pass("xs.transaction_abort");
 	else
-		fail("xs.transaction_abort", "value '%s' errno %d", v, errno);
+		say_fail("xs.transaction_abort", "value '%s' errno %d", v, errno);
 	free(v);
 
 	/* dom0 writes the node inside our transaction window: commit must fail with EAGAIN. */
@@ -191,17 +147,17 @@ static void test_transactions(void)
 	v = t != XBT_NULL ? rd(t, p) : NULL;
 	ok = v != NULL;
 	free(v);
-	ok = ok && dom0("write %s from-dom0", p) && wr(t, p, "mine");
+	ok = ok && dom0_cmd(DOM0_SEQ_BASE, 20, "write %s from-dom0", p) && wr(t, p, "mine");
 	errno = 0;
 	if (ok && !xs_transaction_end(xs, t, false) && errno == EAGAIN) {
 		v = rd(XBT_NULL, p);
 		if (v && !strcmp(v, "from-dom0"))
-			pass("xs.transaction_conflict_eagain");
+			say_pass("xs.transaction_conflict_eagain");
 		else
-			fail("xs.transaction_conflict_eagain", "after EAGAIN the node is '%s'", v);
+			say_fail("xs.transaction_conflict_eagain", "after EAGAIN the node is '%s'", v);
 		free(v);
 	} else {
-		fail("xs.transaction_conflict_eagain", "setup ok=%d, end errno %d", ok, errno);
+		say_fail("xs.transaction_conflict_eagain", "setup ok=%d, end errno %d", ok, errno);
 	}
 }
 
@@ -237,35 +193,35 @@ static void test_seed_memory_target_watch(void)
 	double dt;
 
 	if (!target) {
-		fail("xs.seed.read_memory_target", "errno %d", errno);
+		say_fail("xs.seed.read_memory_target", "errno %d", errno);
 		return;
 	}
-	pass("xs.seed.read_memory_target");
+	say_pass("xs.seed.read_memory_target");
 	if (!xs_watch(xs, "memory/target", "seed-token")) {
-		fail("xs.seed.watch", "errno %d", errno);
+		say_fail("xs.seed.watch", "errno %d", errno);
 		free(target);
 		return;
 	}
 	dt = wait_watch("memory/target", "seed-token", 5);
 	if (dt >= 0)
-		pass("xs.seed.watch_fires_on_register");
+		say_pass("xs.seed.watch_fires_on_register");
 	else
-		fail("xs.seed.watch_fires_on_register", "no event within 5 s");
+		say_fail("xs.seed.watch_fires_on_register", "no event within 5 s");
 	snprintf(newval, sizeof(newval), "%ld", atol(target) - 1024);
-	if (!dom0("write memory/target %s", newval)) {
-		fail("xs.seed.dom0_write", "agent failed");
+	if (!dom0_cmd(DOM0_SEQ_BASE, 20, "write memory/target %s", newval)) {
+		say_fail("xs.seed.dom0_write", "agent failed");
 	} else {
 		dt = wait_watch("memory/target", "seed-token", 2);
 		if (dt >= 0)
-			pass("xs.seed.event_within_2s_of_dom0_write");
+			say_pass("xs.seed.event_within_2s_of_dom0_write");
 		else
-			fail("xs.seed.event_within_2s_of_dom0_write", "no event with path and token within 2 s");
-		dom0("write memory/target %s", target);
+			say_fail("xs.seed.event_within_2s_of_dom0_write", "no event with path and token within 2 s");
+		dom0_cmd(DOM0_SEQ_BASE, 20, "write memory/target %s", target);
 	}
 	if (xs_unwatch(xs, "memory/target", "seed-token"))
-		pass("xs.seed.unwatch");
+		say_pass("xs.seed.unwatch");
 	else
-		fail("xs.seed.unwatch", "errno %d", errno);
+		say_fail("xs.seed.unwatch", "errno %d", errno);
 	free(target);
 }
 
@@ -273,10 +229,10 @@ int main(void)
 {
 	xs = xs_open(0);
 	if (!xs) {
-		fail("xs.open", "xs_open: %s", strerror(errno));
+		say_fail("xs.open", "xs_open: %s", strerror(errno));
 		return 1;
 	}
-	pass("xs.open");
+	say_pass("xs.open");
 	test_identity();
 	test_nodes();
 	test_transactions();
