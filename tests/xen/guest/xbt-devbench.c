@@ -10,6 +10,7 @@
  *                              open file each), through xenstored
  *   dev.write.1                WRITE of a node, one client
  *   dev.read_latency.1.{p50,p99}  per-request latency of the single-client READs
+ *   *.switches_per_op          the guest's context switches per request in that measurement
  *   dev.watch_events           events per second delivered to a user watcher while dom0 writes
  *                              5000 nodes below the watched one as fast as xenstored goes (the
  *                              agent's pipelined flood; distinct nodes, or xenstored merges
@@ -83,10 +84,29 @@ static long client(enum op op, double *lat, size_t maxlat, size_t *nlat)
 }
 
 /* nclients processes at once; total requests per second, or -1. */
+/* The kernel's context switches so far (the "ctxt" line of /proc/stat), 0 if unreadable. */
+static unsigned long long context_switches(void)
+{
+	FILE *f = fopen("/proc/stat", "r");
+	unsigned long long n = 0;
+	char line[256];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "ctxt %llu", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Context switches per request in the last run_clients(): how many thread hand-offs a request costs. */
+static double switches_per_op = -1;
+
 static double run_clients(enum op op, int nclients)
 {
 	int pfd[2], i, failed = 0;
 	long total = 0;
+	unsigned long long c0 = context_switches();
 	double t0;
 
 	if (pipe(pfd))
@@ -111,6 +131,7 @@ static double run_clients(enum op op, int nclients)
 	close(pfd[0]);
 	while (wait(NULL) > 0)
 		;
+	switches_per_op = total > 0 ? (double)(context_switches() - c0) / total : -1;
 	return failed ? -1 : total / (now() - t0);
 }
 
@@ -119,7 +140,7 @@ static void bench(const char *name, double v, const char *unit)
 	if (v < 0)
 		printf("BENCH-ERROR %s\n", name);
 	else
-		printf("BENCH %s %.1f %s\n", name, v, unit);
+		printf("BENCH %s %.*f %s\n", name, v < 100 ? 2 : 1, v, unit);
 	fflush(stdout);
 }
 
@@ -204,6 +225,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bench("dev.local_roundtrip.1", run_clients(OP_LOCAL, 1), "ops/s");
+	bench("dev.local_roundtrip.1.switches_per_op", switches_per_op, "switches");
 	n = client(OP_READ, lat, sizeof(lat) / sizeof(lat[0]), &nlat);
 	bench("dev.read.1", n < 0 ? -1 : n / secs, "ops/s");
 	if (nlat) {
@@ -212,7 +234,9 @@ int main(int argc, char **argv)
 		bench("dev.read_latency.1.p99", lat[nlat * 99 / 100] * 1e6, "us");
 	}
 	bench("dev.read.16", run_clients(OP_READ, 16), "ops/s");
+	bench("dev.read.16.switches_per_op", switches_per_op, "switches");
 	bench("dev.write.1", run_clients(OP_WRITE, 1), "ops/s");
+	bench("dev.write.1.switches_per_op", switches_per_op, "switches");
 	bench_watch_events();
 	xcall2(fd, XS_RM, 0, BASE, NULL, false, &m);
 	close(fd);
