@@ -8,9 +8,11 @@
 //! when the ring is full), assembles incoming messages (likewise), hands watch events to an
 //! [`EventSink`] and replies to their requests, matched by `req_id` in any order.
 //!
-//! Locking: `queue` (a spinlock) is taken by submitters and briefly by the pump; `io` (a mutex)
-//! is held by the pump for a whole pass, tried (never waited for) by submitters, and held by
-//! suspend to keep everyone off the ring. No lock is held
+//! Locking: the two halves of the ring have a mutex each, taken in this order: `rx` (the response
+//! ring and the message being assembled: only the pump), then `tx` (the request ring and the
+//! message being copied in: the pump, and submitters, who only try it), then `queue` (a
+//! spinlock, taken briefly by everyone). The pump therefore reads replies while submitters
+//! write requests. Suspend holds both mutexes to keep everyone off the ring. No lock is held
 //! while a caller waits for its reply.
 //!
 //! Anything wrong on the ring (indexes more than a ring apart, a header longer than the
@@ -108,9 +110,13 @@ struct QueueState {
     fatal: Option<Fatal>,
 }
 
-/// The pump's side of the ring (held for a whole pass).
-struct IoState {
+/// The response half: the message being assembled.
+struct RxState {
     reader: MessageReader,
+}
+
+/// The request half: the message being copied into the ring.
+struct TxState {
     writer: MessageWriter,
     /// The request whose bytes `writer` holds (kept alive until fully written).
     writing: Option<Arc<Request>>,
@@ -136,7 +142,9 @@ pub(crate) struct Engine<P: RingPage + Send + Sync> {
     #[pin]
     slot_free: CondVar,
     #[pin]
-    io: Mutex<IoState>,
+    rx: Mutex<RxState>,
+    #[pin]
+    tx: Mutex<TxState>,
     #[pin]
     unknown_limit: RateLimit,
     /// Set while suspended: the pump leaves the ring alone.
@@ -166,12 +174,12 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                     fatal: None,
                 }, "xenbus_rs_queue"),
                 slot_free <- new_condvar!("xenbus_rs_slot_free"),
-                io <- new_mutex!(IoState {
-                    reader: MessageReader::new(),
+                rx <- new_mutex!(RxState { reader: MessageReader::new() }, "xenbus_rs_rx"),
+                tx <- new_mutex!(TxState {
                     writer: MessageWriter::new(),
                     writing: None,
                     spare_slots,
-                }, "xenbus_rs_io"),
+                }, "xenbus_rs_tx"),
                 unknown_limit <- RateLimit::new(),
                 paused: Atomic::new(false),
                 stats: Stats {
@@ -249,23 +257,23 @@ impl<P: RingPage + Send + Sync> Engine<P> {
     /// ring (it may have finished its pass before the request was queued), the ring is
     /// paused, or a message did not fit.
     pub(crate) fn send_now(&self, peer: &dyn Peer) -> bool {
-        let Some(mut io) = self.io.try_lock() else {
+        let Some(mut tx) = self.tx.try_lock() else {
             return true;
         };
         if self.paused.load(Relaxed) || self.fatal().is_some() {
             return true;
         }
         let req_start = self.page.req_prod();
-        match self.write_pass(&mut io) {
+        match self.write_pass(&mut tx) {
             Ok(written) => {
                 if request_needs_notify(&self.page, req_start, written) {
                     self.stats.notifications.fetch_add(1, Relaxed);
                     peer.notify();
                 }
-                io.writer.is_busy()
+                tx.writer.is_busy()
             }
             Err(f) => {
-                self.fail(f, &mut io);
+                self.fail(f, &mut tx);
                 peer.notify();
                 false
             }
@@ -279,32 +287,35 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         peer: &dyn Peer,
         server_error: impl Fn() -> u32,
     ) {
-        let mut io = self.io.lock();
+        let mut rx = self.rx.lock();
         loop {
             if self.fatal().is_some() || self.paused.load(Relaxed) {
                 return;
             }
             let err = server_error();
             if err != 0 {
-                self.fail(Fatal::ServerError(err), &mut io);
+                self.fail(Fatal::ServerError(err), &mut self.tx.lock());
                 return;
             }
             let rsp_start = self.page.rsp_cons();
-            let read = match self.read_pass(&mut io, sink) {
+            let read = match self.read_pass(&mut rx, sink) {
                 Ok(n) => n,
                 Err(f) => {
-                    self.fail(f, &mut io);
+                    self.fail(f, &mut self.tx.lock());
                     peer.notify();
                     return;
                 }
             };
             let req_start = self.page.req_prod();
-            let written = match self.write_pass(&mut io) {
-                Ok(n) => n,
-                Err(f) => {
-                    self.fail(f, &mut io);
-                    peer.notify();
-                    return;
+            let written = {
+                let mut tx = self.tx.lock();
+                match self.write_pass(&mut tx) {
+                    Ok(n) => n,
+                    Err(f) => {
+                        self.fail(f, &mut tx);
+                        peer.notify();
+                        return;
+                    }
                 }
             };
             if read == 0 && written == 0 {
@@ -322,10 +333,10 @@ impl<P: RingPage + Send + Sync> Engine<P> {
     }
 
     /// Reads and dispatches what the response ring holds; returns the bytes consumed.
-    fn read_pass(&self, io: &mut IoState, sink: &dyn EventSink) -> Result<u32, Fatal> {
+    fn read_pass(&self, rx: &mut RxState, sink: &dyn EventSink) -> Result<u32, Fatal> {
         let mut read: u32 = 0;
         loop {
-            let n = match ring_read(&self.page, io.reader.spare_mut()) {
+            let n = match ring_read(&self.page, rx.reader.spare_mut()) {
                 Ok(n) => n,
                 Err(RingError::BadIndexes { cons, prod }) => {
                     return Err(Fatal::ResponseIndexes { cons, prod })
@@ -335,23 +346,23 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 return Ok(read);
             }
             read = read.wrapping_add(n as u32);
-            if io.reader.commit(n).is_err() {
-                let len = io.reader.header().map(|h| h.len).unwrap_or(u32::MAX);
+            if rx.reader.commit(n).is_err() {
+                let len = rx.reader.header().map(|h| h.len).unwrap_or(u32::MAX);
                 return Err(Fatal::HeaderLength(len));
             }
-            if let Some((header, payload)) = io.reader.message() {
+            if let Some((header, payload)) = rx.reader.message() {
                 self.dispatch(header, payload, sink);
-                io.reader.reset();
+                rx.reader.reset();
             }
         }
     }
 
     /// Copies queued requests into the request ring; returns the bytes published.
-    fn write_pass(&self, io: &mut IoState) -> Result<u32, Fatal> {
+    fn write_pass(&self, tx: &mut TxState) -> Result<u32, Fatal> {
         let mut written: u32 = 0;
         loop {
-            if !io.writer.is_busy() {
-                io.writing = None;
+            if !tx.writer.is_busy() {
+                tx.writing = None;
                 let Some((req, req_id)) = self.next_to_send() else {
                     return Ok(written);
                 };
@@ -361,14 +372,14 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                     tx_id: req.tx_id,
                     len: req.payload.len() as u32,
                 };
-                if io.writer.load_raw(&header, &req.payload).is_err() {
+                if tx.writer.load_raw(&header, &req.payload).is_err() {
                     // Payloads are checked when requests are built; fail this one alone.
                     self.fail_request(req_id, EINVAL);
                     continue;
                 }
-                io.writing = Some(req);
+                tx.writing = Some(req);
             }
-            let n = match ring_write(&self.page, io.writer.pending()) {
+            let n = match ring_write(&self.page, tx.writer.pending()) {
                 Ok(n) => n,
                 Err(RingError::BadIndexes { cons, prod }) => {
                     return Err(Fatal::RequestIndexes { cons, prod })
@@ -379,10 +390,10 @@ impl<P: RingPage + Send + Sync> Engine<P> {
             }
             written = written.wrapping_add(n as u32);
             // `n` never exceeds what `pending()` offered.
-            let _ = io.writer.advance(n);
-            if io.writer.is_done() {
-                io.writer.reset();
-                io.writing = None;
+            let _ = tx.writer.advance(n);
+            if tx.writer.is_done() {
+                tx.writer.reset();
+                tx.writing = None;
             }
         }
     }
@@ -475,8 +486,8 @@ impl<P: RingPage + Send + Sync> Engine<P> {
 
     /// Takes every request out of the table and sets the connection's `fatal` state; returns
     /// false (taking nothing) if `fatal` is an error and the connection already has one. The
-    /// requests end up in `io.spare_slots`, for [`Engine::complete_taken`].
-    fn take_all(&self, io: &mut IoState, fatal: Option<Fatal>) -> bool {
+    /// requests end up in `tx.spare_slots`, for [`Engine::complete_taken`].
+    fn take_all(&self, tx: &mut TxState, fatal: Option<Fatal>) -> bool {
         let mut q = self.queue.lock();
         if fatal.is_some() && q.fatal.is_some() {
             return false;
@@ -484,28 +495,28 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         q.fatal = fatal;
         q.to_send.clear();
         q.table.free_all();
-        core::mem::swap(&mut q.slots, &mut io.spare_slots);
+        core::mem::swap(&mut q.slots, &mut tx.spare_slots);
         self.slot_free.notify_all();
         drop(q);
-        io.reader.reset();
-        io.writer.reset();
-        io.writing = None;
+        tx.writer.reset();
+        tx.writing = None;
         true
     }
 
     /// Completes what [`Engine::take_all`] took with `err` (outside the queue lock: completing
     /// may deliver to a file), leaving the spare entries empty again.
-    fn complete_taken(io: &mut IoState, err: Error) {
-        for entry in io.spare_slots.iter_mut() {
+    fn complete_taken(tx: &mut TxState, err: Error) {
+        for entry in tx.spare_slots.iter_mut() {
             if let Some(req) = entry.take() {
                 let _ = req.complete(Err(err));
             }
         }
     }
 
-    /// Gives up the connection: every request fails with `EIO`, now and later.
-    fn fail(&self, why: Fatal, io: &mut IoState) {
-        if !self.take_all(io, Some(why)) {
+    /// Gives up the connection: every request fails with `EIO`, now and later. (A partial reply
+    /// in `rx` stays until a resume resets the ring: nothing reads it before.)
+    fn fail(&self, why: Fatal, tx: &mut TxState) {
+        if !self.take_all(tx, Some(why)) {
             return;
         }
         match why {
@@ -526,21 +537,24 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 code
             ),
         }
-        Self::complete_taken(io, EIO);
+        Self::complete_taken(tx, EIO);
     }
 
     /// Starts over after a resume: no partial message survives, requests still in flight fail
     /// (xenstored forgot them), and the ring is usable again.
     pub(crate) fn reset_after_resume(&self) {
-        let mut io = self.io.lock();
-        self.take_all(&mut io, None);
-        Self::complete_taken(&mut io, EAGAIN);
+        let mut rx = self.rx.lock();
+        let mut tx = self.tx.lock();
+        rx.reader.reset();
+        self.take_all(&mut tx, None);
+        Self::complete_taken(&mut tx, EAGAIN);
     }
 
     /// Keeps the pump away from the ring (suspend) or lets it back. Pausing waits for a pass
     /// in progress to end.
     pub(crate) fn pause(&self, paused: bool) {
         self.paused.store(paused, Relaxed);
-        drop(self.io.lock());
+        drop(self.rx.lock());
+        drop(self.tx.lock());
     }
 }
