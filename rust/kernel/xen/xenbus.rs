@@ -496,26 +496,21 @@ impl Device<device::Bound> {
 
     /// Reports an error: in the kernel log and in xenstore (`error/<nodename>/error`).
     pub fn error(&self, err: Error, args: fmt::Arguments<'_>) {
-        let msg = CString::try_from_fmt(args);
-        let msg = msg.as_deref().unwrap_or(c"(no memory for the message)");
-        // SAFETY: `self` is a valid device; the format takes one string argument, `msg`.
-        unsafe {
-            bindings::xenbus_dev_error(
-                self.as_raw(),
-                err.to_errno(),
-                c"%s".as_char_ptr(),
-                msg.as_char_ptr(),
-            )
-        };
+        self.report(bindings::xenbus_dev_error, err, args)
     }
 
     /// Reports a fatal error like [`Device::error`] and switches the device to Closing.
     pub fn fatal(&self, err: Error, args: fmt::Arguments<'_>) {
+        self.report(bindings::xenbus_dev_fatal, err, args)
+    }
+
+    fn report(&self, report: ReportFn, err: Error, args: fmt::Arguments<'_>) {
         let msg = CString::try_from_fmt(args);
         let msg = msg.as_deref().unwrap_or(c"(no memory for the message)");
-        // SAFETY: `self` is a valid device; the format takes one string argument, `msg`.
+        // SAFETY: `report` is `xenbus_dev_error` or `xenbus_dev_fatal`; `self` is a valid device;
+        // the format takes one string argument, `msg`.
         unsafe {
-            bindings::xenbus_dev_fatal(
+            report(
                 self.as_raw(),
                 err.to_errno(),
                 c"%s".as_char_ptr(),
@@ -524,6 +519,9 @@ impl Device<device::Bound> {
         };
     }
 }
+
+/// `xenbus_dev_error` and `xenbus_dev_fatal`.
+type ReportFn = unsafe extern "C" fn(*mut bindings::xenbus_device, c_int, *const c_char, ...);
 
 // SAFETY: `Device` is a transparent wrapper of a type that doesn't depend on `Device`'s generic
 // argument.

@@ -370,21 +370,33 @@ mod raw {
         c"".as_char_ptr()
     }
 
-    pub(super) fn read(t: bindings::xenbus_transaction, path: &PathStr) -> Result<KVec<u8>> {
-        let mut len: c_uint = 0;
-        // SAFETY: `path` and `here()` are NUL-terminated strings; `len` is writable.
-        let p = unsafe { bindings::xenbus_read(t, path.as_char_ptr(), here(), &mut len) };
+    /// Copies out (and frees) a `len`-byte `kmalloc`ed reply of the C API, given as its
+    /// returned pointer (an error pointer is that error).
+    ///
+    /// # Safety
+    ///
+    /// `p` is what a C API call that hands back `len` bytes returned: an error pointer, null, or
+    /// a `kmalloc`ed buffer of at least `len` bytes owned by the caller.
+    unsafe fn take_reply(p: *mut c_void, len: c_uint) -> Result<KVec<u8>> {
         let p = from_err_ptr(p)?;
         if p.is_null() {
             return Err(EIO);
         }
         let _guard = KmallocGuard(p);
-        // SAFETY: `xenbus_read` returns `len` bytes (plus a NUL) at `p`, alive until `_guard`
+        // SAFETY: Per the function's contract, `p` holds `len` bytes, alive until `_guard`
         // frees them.
-        let value = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) };
-        let mut v = KVec::with_capacity(value.len(), GFP_KERNEL)?;
-        v.extend_from_slice(value, GFP_KERNEL)?;
+        let reply = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) };
+        let mut v = KVec::with_capacity(reply.len(), GFP_KERNEL)?;
+        v.extend_from_slice(reply, GFP_KERNEL)?;
         Ok(v)
+    }
+
+    pub(super) fn read(t: bindings::xenbus_transaction, path: &PathStr) -> Result<KVec<u8>> {
+        let mut len: c_uint = 0;
+        // SAFETY: `path` and `here()` are NUL-terminated strings; `len` is writable.
+        let p = unsafe { bindings::xenbus_read(t, path.as_char_ptr(), here(), &mut len) };
+        // SAFETY: `xenbus_read` returns an error pointer or `len` `kmalloc`ed bytes (plus a NUL).
+        unsafe { take_reply(p, len) }
     }
 
     pub(super) fn write_cstr(
@@ -475,15 +487,10 @@ mod raw {
         let mut len: c_uint = 0;
         // SAFETY: Both are NUL-terminated strings; `len` is writable.
         let p = unsafe { bindings::xenbus_rs_get_perms(t, path.as_char_ptr(), here(), &mut len) };
-        let p = from_err_ptr(p)?;
-        if p.is_null() {
-            return Err(EIO);
-        }
-        let _guard = KmallocGuard(p);
-        // SAFETY: The core returns `len` bytes at `p`, alive until `_guard` frees them.
-        let wire = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len as usize) };
+        // SAFETY: The core returns an error pointer or `len` `kmalloc`ed bytes.
+        let wire = unsafe { take_reply(p, len) }?;
         let mut perms = KVec::new();
-        for perm in proto::wire::perms(wire).map_err(|_| EIO)? {
+        for perm in proto::wire::perms(&wire).map_err(|_| EIO)? {
             perms.push(perm, GFP_KERNEL)?;
         }
         Ok(perms)
