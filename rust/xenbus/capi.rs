@@ -441,7 +441,12 @@ pub(crate) extern "C" fn xenbus_rs_init() -> c_int {
 #[export]
 pub(crate) extern "C" fn xenbus_rs_probe_initcall() -> c_int {
     let Some(c) = connection::get() else {
-        return ENODEV.to_errno();
+        // A store that comes later is probed by the late-init thread.
+        return if crate::late_init::pending() {
+            0
+        } else {
+            ENODEV.to_errno()
+        };
     };
     if !c.defer_for_callback() {
         c.probe();

@@ -26,7 +26,7 @@ use kernel::{
         atomic::{Acquire, Atomic, Relaxed, Release},
         Arc,
     },
-    xen,
+    xen::{self, xenstore::proto::ring::CONNECTION_CONNECTED},
 };
 
 /// The xenstore connection.
@@ -90,6 +90,10 @@ fn set_domain_type(kind: bindings::xenstore_init) {
 }
 
 /// `postcore_initcall`: find and map the store, start the threads, bind the interrupt.
+///
+/// An HVM or PVH domain whose store is not there yet (`HVM_PARAM_STORE_PFN` all ones, or a ring
+/// that is not `CONNECTED`) hands over to [`crate::late_init`], which finishes the bring-up when
+/// the store event channel fires.
 pub(crate) fn init() -> Result {
     if !xen::is_xen_domain() {
         return Err(ENODEV);
@@ -114,28 +118,43 @@ pub(crate) fn init() -> Result {
             // SAFETY: The toolstack gave us this frame for the store; it is part of our memory
             // and mapped in the kernel's direct map.
             let page = unsafe { bindings::xen_gfn_to_virt(mfn as c_ulong) }.cast::<u8>();
-            (NonNull::new(page), evtchn)
+            (NonNull::new(page).ok_or(ENOMEM)?, evtchn)
         }
-        Location::Hvm { pfn, evtchn } => (map_hvm_page(pfn), evtchn),
-        Location::HvmLate { evtchn } => (None, evtchn),
+        Location::Hvm { pfn, evtchn } => match map_hvm_page(pfn) {
+            Some(page) => (page, evtchn),
+            None => {
+                pr_err!(
+                    "cannot map the xenstore ring (HVM_PARAM_STORE_PFN {:#x})\n",
+                    pfn
+                );
+                return Err(EINVAL);
+            }
+        },
+        Location::HvmLate { evtchn } => {
+            pr_info!("xenstore is not ready yet (HVM_PARAM_STORE_PFN unset): waiting for it\n");
+            return crate::late_init::start(evtchn, None);
+        }
     };
-    let page = match (page, location) {
-        (Some(page), _) => page,
-        (None, Location::HvmLate { .. }) => {
-            pr_err!("xenstore is not ready yet (HVM_PARAM_STORE_PFN unset); late initialisation is not supported\n");
-            return Err(ENODEV);
+    if kind == Kind::Hvm {
+        // SAFETY: `page` is the mapped store page, never unmapped.
+        let ring = unsafe { SharedRing::new(page) };
+        if ring.connection() != CONNECTION_CONNECTED {
+            pr_info!("xenstore ring is not connected yet: waiting for it\n");
+            return crate::late_init::start(evtchn, Some(page));
         }
-        (None, _) => {
-            pr_err!("cannot map the xenstore ring\n");
-            return Err(ENOMEM);
-        }
-    };
+    }
+    bring_up(kind, page, evtchn).map(|_| ())
+}
+
+/// Starts the core on a mapped, connected ring: the engine, the I/O and watch threads and the
+/// store interrupt. Xenstore is usable by the kernel after [`Core::probe`].
+pub(crate) fn bring_up_hvm(page: NonNull<u8>, evtchn: u32) -> Result<&'static Core> {
+    bring_up(Kind::Hvm, page, evtchn)
+}
+
+fn bring_up(kind: Kind, page: NonNull<u8>, evtchn: u32) -> Result<&'static Core> {
     // SAFETY: `page` is the mapped store page, never unmapped (the core lives forever).
     let ring = unsafe { SharedRing::new(page) };
-    if kind == Kind::Hvm && ring.connection() != 0 {
-        pr_err!("xenstore ring is not connected yet; late initialisation is not supported\n");
-        return Err(ENODEV);
-    }
     let (quiescent, cons, prod) = ring.quiesce_responses();
     if !quiescent {
         pr_err!("request ring is not quiescent ({:#x}:{:#x})\n", cons, prod);
@@ -186,10 +205,15 @@ pub(crate) fn init() -> Result {
         crate::watch::entry_bytes(),
         crate::dev::file_bytes()
     );
-    Ok(())
+    Ok(core)
 }
 
-fn map_hvm_page(pfn: u64) -> Option<NonNull<u8>> {
+/// Sets what kind of store this domain has, for the C code that reads `xen_store_domain_type`.
+pub(crate) fn set_domain_type_hvm() {
+    set_domain_type(bindings::xenstore_init_XS_HVM);
+}
+
+pub(crate) fn map_hvm_page(pfn: u64) -> Option<NonNull<u8>> {
     // Xen pages are 4 KiB whatever the kernel's page size (`XEN_PAGE_SIZE`).
     const XEN_PAGE_SIZE: u64 = 4096;
     let phys = pfn.checked_mul(XEN_PAGE_SIZE)?;

@@ -70,6 +70,15 @@ pub(crate) fn locate_hvm(params: &dyn HvmParams, initial_domain: bool) -> Result
     }
 }
 
+/// The ring frame of a domain waiting for its store, once the toolstack has set it: `None` while
+/// `HVM_PARAM_STORE_PFN` is still unset (0 or all ones) or unreadable.
+pub(crate) fn late_store_pfn(params: &dyn HvmParams) -> Option<u64> {
+    match params.get(kernel::xen::hvm_param::STORE_PFN) {
+        Ok(0 | u64::MAX) | Err(_) => None,
+        Ok(pfn) => Some(pfn),
+    }
+}
+
 /// Decides where the store of a PV domain is.
 pub(crate) fn locate_pv(store_mfn: u64, store_evtchn: u32) -> Location {
     if store_evtchn == 0 {

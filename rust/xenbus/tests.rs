@@ -552,7 +552,7 @@ mod cases {
         comms::{Fatal, MAX_IN_FLIGHT},
         ring::SharedRing,
         // KUnit's `assert!` declares a `Location` type of its own inside the asserted expression.
-        store::{locate_hvm, locate_pv, Location as Loc},
+        store::{late_store_pfn, locate_hvm, locate_pv, Location as Loc},
         xs::Store,
     };
     use core::ptr::NonNull;
@@ -1145,6 +1145,11 @@ mod cases {
             locate_hvm(&params(Ok(1 << 32), Ok(0xfeff0)), false),
             Err(EINVAL)
         );
+        // A domain waiting for its store maps the ring only once the frame is set.
+        assert_eq!(late_store_pfn(&params(Ok(5), Ok(u64::MAX))), None);
+        assert_eq!(late_store_pfn(&params(Ok(5), Ok(0))), None);
+        assert_eq!(late_store_pfn(&params(Ok(5), Err(EPERM))), None);
+        assert_eq!(late_store_pfn(&params(Ok(5), Ok(0xfeff0))), Some(0xfeff0));
         assert_eq!(locate_pv(0x1234, 0), Loc::Local);
         assert_eq!(
             locate_pv(0x1234, 3),

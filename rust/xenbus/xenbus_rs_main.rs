@@ -8,7 +8,8 @@
 //! - [`request`]: one request and its reply; [`xs`]: xenstore operations and the suspend gate;
 //! - [`watch`]: watch table, event queue, dispatcher threads;
 //! - [`dev`] and [`dev_fops`]: `/dev/xen/xenbus`;
-//! - [`store`]: finding the store (PV `start_info`, HVM parameters);
+//! - [`store`]: finding the store (PV `start_info`, HVM parameters); [`late_init`]: waiting
+//!   for a store that comes after boot (dom0less);
 //! - [`connection`]: bring-up, the I/O thread, interrupt, suspend/resume;
 //! - [`bus`]: the `xen` frontend bus; [`client`]: helpers for frontend drivers;
 //! - [`capi`]: the C ABI of `include/xen/xenbus.h` (plus `xenbus_rs_glue.c` for variadics,
@@ -22,6 +23,7 @@ mod comms;
 mod connection;
 mod dev;
 mod dev_fops;
+mod late_init;
 mod ratelimit;
 mod request;
 mod ring;

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Late bring-up of an HVM or PVH domain whose store comes after the kernel boots.
+//!
+//! With dom0less or Hyperlaunch, xenstored may start after this domain: the toolstack leaves
+//! `HVM_PARAM_STORE_PFN` all ones, or the ring's `connection` field not `CONNECTED`, and signals
+//! the store event channel once the ring is set up. As the C core does (`xenbus_late_init`,
+//! `xenbus_probe_thread`), a temporary handler on that event channel wakes a thread, which maps
+//! the ring when its frame is known, checks that it is connected and then starts the core and
+//! tells the kernel that xenstore is ready. Until then every xenstore call fails with `ENODEV`.
+//!
+//! The handler is released with `free_irq`, not unbound: unbinding would close the event
+//! channel, which the core binds again for its own interrupt.
+
+use crate::{
+    connection,
+    ring::SharedRing,
+    store::{self, XenHvmParams},
+    thread::{self, ThreadBody},
+    xs::IoWake,
+};
+use core::ptr::NonNull;
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc,
+    },
+    xen::xenstore::proto::ring::CONNECTION_CONNECTED,
+};
+
+/// The waiting state, shared by the temporary interrupt handler and the probe thread.
+#[pin_data]
+struct LateInit {
+    evtchn: u32,
+    irq: Atomic<i32>,
+    #[pin]
+    wake: IoWake,
+}
+
+static PENDING: Atomic<bool> = Atomic::new(false);
+
+/// Whether this domain is still waiting for its store (the device initcall then has nothing to
+/// probe yet, and must not report an error).
+pub(crate) fn pending() -> bool {
+    PENDING.load(Relaxed)
+}
+
+/// The store event channel fired: let the probe thread look again.
+///
+/// # Safety
+///
+/// Bound in [`start`] with the `IoWake` of a `LateInit` that the probe thread keeps alive until
+/// after `free_irq`.
+unsafe extern "C" fn late_interrupt(_irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
+    // SAFETY: See the function's safety section.
+    let wake = unsafe { &*dev_id.cast::<IoWake>() };
+    wake.kick();
+    bindings::irqreturn::IRQ_HANDLED
+}
+
+/// Waits for the store on event channel `evtchn`; `page` is the ring if its frame is already
+/// known (mapped, but not connected yet).
+pub(crate) fn start(evtchn: u32, page: Option<NonNull<u8>>) -> Result {
+    connection::set_domain_type_hvm();
+    // SAFETY: Plain store to an exported variable, written only during bring-up and resume.
+    unsafe { bindings::xen_store_evtchn = evtchn as c_int };
+    let late = Arc::pin_init(
+        try_pin_init!(LateInit {
+            evtchn,
+            irq: Atomic::new(-1),
+            wake <- IoWake::new(),
+        }),
+        GFP_KERNEL,
+    )?;
+    let wake: *const IoWake = &late.wake;
+    // SAFETY: The handler matches `irq_handler_t`; `wake` stays valid until `free_irq` in the
+    // probe thread, which holds a reference to `late` until then. If the thread cannot be
+    // started, the handler is freed below before `late` is dropped.
+    let irq = unsafe {
+        bindings::bind_evtchn_to_irqhandler(
+            evtchn,
+            Some(late_interrupt),
+            0,
+            c"xenstore_late_init".as_char_ptr(),
+            wake.cast_mut().cast(),
+        )
+    };
+    if irq < 0 {
+        pr_err!("xenstore_late_init could not bind its interrupt: {}\n", irq);
+        return Err(Error::from_errno(irq));
+    }
+    late.irq.store(irq, Relaxed);
+    PENDING.store(true, Relaxed);
+    let probe = ProbeThread {
+        late: late.clone(),
+        page: page.map(|p| p.as_ptr() as usize),
+    };
+    if let Err(e) = thread::spawn(c"xenbus_probe", Arc::new(probe, GFP_KERNEL)?) {
+        PENDING.store(false, Relaxed);
+        // SAFETY: `irq` was bound above with `wake` as its cookie; no other user knows it.
+        unsafe { bindings::free_irq(irq as c_uint, wake.cast_mut().cast()) };
+        return Err(e);
+    }
+    // xenstored may have finished before our handler existed: look once without an event.
+    late.wake.kick();
+    Ok(())
+}
+
+struct ProbeThread {
+    late: Arc<LateInit>,
+    /// Address of the mapped ring, once its frame is known.
+    page: Option<usize>,
+}
+
+impl ProbeThread {
+    /// The ring, once its frame is known and it is connected.
+    fn connected_ring(&self, page: &mut Option<NonNull<u8>>) -> Option<NonNull<u8>> {
+        if page.is_none() {
+            let pfn = store::late_store_pfn(&XenHvmParams)?;
+            *page = connection::map_hvm_page(pfn);
+            if page.is_none() {
+                pr_err!(
+                    "cannot map the xenstore ring (HVM_PARAM_STORE_PFN {:#x})\n",
+                    pfn
+                );
+                return None;
+            }
+        }
+        let mapped = (*page)?;
+        // SAFETY: `mapped` is the store page, mapped above or at init and never unmapped.
+        let ring = unsafe { SharedRing::new(mapped) };
+        (ring.connection() == CONNECTION_CONNECTED).then_some(mapped)
+    }
+}
+
+impl ThreadBody for ProbeThread {
+    fn run(self: Arc<Self>) {
+        let mut page = self.page.and_then(|p| NonNull::new(p as *mut u8));
+        let ring = loop {
+            self.late.wake.wait();
+            if let Some(ring) = self.connected_ring(&mut page) {
+                break ring;
+            }
+        };
+        let wake: *const IoWake = &self.late.wake;
+        // SAFETY: `irq` was bound in `start` with `wake` as its cookie and is freed only here.
+        unsafe {
+            bindings::free_irq(
+                self.late.irq.load(Relaxed) as c_uint,
+                wake.cast_mut().cast(),
+            )
+        };
+        let core = connection::bring_up_hvm(ring, self.late.evtchn);
+        PENDING.store(false, Relaxed);
+        match core {
+            Ok(core) => {
+                pr_info!("xenstore is ready: late initialisation done\n");
+                if !core.defer_for_callback() {
+                    core.probe();
+                }
+            }
+            Err(e) => pr_err!("late xenstore bring-up failed: {:?}\n", e),
+        }
+    }
+}
