@@ -72,16 +72,50 @@ impl ThreadBody for IoThread {
     }
 }
 
-/// The store event channel's interrupt: wake the ring I/O thread.
+/// The store event channel's interrupt: wake the thread waiting on it (the ring I/O thread, or
+/// the late-init probe thread before the core exists).
 ///
 /// # Safety
 ///
-/// Bound in `bind_irq` with the core's `IoWake` as `dev_id`.
-unsafe extern "C" fn store_interrupt(_irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
-    // SAFETY: `dev_id` is the `IoWake` of the leaked (never freed) core, see `bind_irq`.
+/// Bound by [`bind_wake_irq`], whose caller keeps the `IoWake` alive while the handler is bound.
+unsafe extern "C" fn wake_interrupt(_irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
+    // SAFETY: `dev_id` is the `IoWake` given to `bind_wake_irq`, alive while the handler is bound.
     let wake = unsafe { &*dev_id.cast::<IoWake>() };
     wake.kick();
     bindings::irqreturn::IRQ_HANDLED
+}
+
+/// Binds event channel `evtchn` to an interrupt that kicks `wake`; returns the irq.
+///
+/// # Safety
+///
+/// `wake` must stay valid until the irq is freed (`free_irq` with `wake` as the cookie), or
+/// forever if it never is.
+pub(crate) unsafe fn bind_wake_irq(
+    evtchn: u32,
+    name: &'static CStr,
+    wake: &IoWake,
+) -> Result<c_int> {
+    let wake: *const IoWake = wake;
+    // SAFETY: The handler matches `irq_handler_t`; the caller keeps `wake` valid while bound.
+    let irq = unsafe {
+        bindings::bind_evtchn_to_irqhandler(
+            evtchn,
+            Some(wake_interrupt),
+            0,
+            name.as_char_ptr(),
+            wake.cast_mut().cast(),
+        )
+    };
+    if irq < 0 {
+        pr_err!(
+            "binding the xenstore event channel {} failed: {}\n",
+            evtchn,
+            irq
+        );
+        return Err(Error::from_errno(irq));
+    }
+    Ok(irq)
 }
 
 fn set_domain_type(kind: bindings::xenstore_init) {
@@ -230,21 +264,9 @@ pub(crate) fn map_hvm_page(pfn: u64) -> Option<NonNull<u8>> {
 
 impl Core {
     fn bind_irq(&self) -> Result {
-        let wake: *const IoWake = &self.store.wake;
-        // SAFETY: The handler matches `irq_handler_t`; `wake` lives as long as the core (forever).
-        let irq = unsafe {
-            bindings::bind_evtchn_to_irqhandler(
-                self.store.evtchn.load(Relaxed),
-                Some(store_interrupt),
-                0,
-                c"xenbus".as_char_ptr(),
-                wake.cast_mut().cast(),
-            )
-        };
-        if irq < 0 {
-            pr_err!("binding the xenstore event channel failed: {}\n", irq);
-            return Err(Error::from_errno(irq));
-        }
+        // SAFETY: The store's `IoWake` lives as long as the core, which is never freed.
+        let irq =
+            unsafe { bind_wake_irq(self.store.evtchn.load(Relaxed), c"xenbus", &self.store.wake) }?;
         self.irq.store(irq, Relaxed);
         Ok(())
     }

@@ -47,19 +47,6 @@ pub(crate) fn pending() -> bool {
     PENDING.load(Relaxed)
 }
 
-/// The store event channel fired: let the probe thread look again.
-///
-/// # Safety
-///
-/// Bound in [`start`] with the `IoWake` of a `LateInit` that the probe thread keeps alive until
-/// after `free_irq`.
-unsafe extern "C" fn late_interrupt(_irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
-    // SAFETY: See the function's safety section.
-    let wake = unsafe { &*dev_id.cast::<IoWake>() };
-    wake.kick();
-    bindings::irqreturn::IRQ_HANDLED
-}
-
 /// Waits for the store on event channel `evtchn`; `page` is the ring if its frame is already
 /// known (mapped, but not connected yet).
 pub(crate) fn start(evtchn: u32, page: Option<NonNull<u8>>) -> Result {
@@ -74,38 +61,35 @@ pub(crate) fn start(evtchn: u32, page: Option<NonNull<u8>>) -> Result {
         }),
         GFP_KERNEL,
     )?;
-    let wake: *const IoWake = &late.wake;
-    // SAFETY: The handler matches `irq_handler_t`; `wake` stays valid until `free_irq` in the
-    // probe thread, which holds a reference to `late` until then. If the thread cannot be
-    // started, the handler is freed below before `late` is dropped.
-    let irq = unsafe {
-        bindings::bind_evtchn_to_irqhandler(
-            evtchn,
-            Some(late_interrupt),
-            0,
-            c"xenstore_late_init".as_char_ptr(),
-            wake.cast_mut().cast(),
-        )
-    };
-    if irq < 0 {
-        pr_err!("xenstore_late_init could not bind its interrupt: {}\n", irq);
-        return Err(Error::from_errno(irq));
-    }
+    // SAFETY: `late.wake` stays valid until `free_irq` in the probe thread, which holds a
+    // reference to `late` until then; if the thread cannot be started, the irq is freed below
+    // before `late` is dropped.
+    let irq = unsafe { connection::bind_wake_irq(evtchn, c"xenstore_late_init", &late.wake) }?;
     late.irq.store(irq, Relaxed);
     PENDING.store(true, Relaxed);
     let probe = ProbeThread {
         late: late.clone(),
         page: page.map(|p| p.as_ptr() as usize),
     };
-    if let Err(e) = thread::spawn(c"xenbus_probe", Arc::new(probe, GFP_KERNEL)?) {
+    let spawned = Arc::new(probe, GFP_KERNEL)
+        .map_err(Error::from)
+        .and_then(|probe| thread::spawn(c"xenbus_probe", probe));
+    if let Err(e) = spawned {
         PENDING.store(false, Relaxed);
-        // SAFETY: `irq` was bound above with `wake` as its cookie; no other user knows it.
-        unsafe { bindings::free_irq(irq as c_uint, wake.cast_mut().cast()) };
+        free_wake_irq(&late);
         return Err(e);
     }
     // xenstored may have finished before our handler existed: look once without an event.
     late.wake.kick();
     Ok(())
+}
+
+/// Releases the temporary handler (once: by the probe thread, or by `start` if that thread could
+/// not be started).
+fn free_wake_irq(late: &LateInit) {
+    let wake: *const IoWake = &late.wake;
+    // SAFETY: `irq` was bound in `start` with `wake` as its cookie and is freed only once.
+    unsafe { bindings::free_irq(late.irq.load(Relaxed) as c_uint, wake.cast_mut().cast()) };
 }
 
 struct ProbeThread {
