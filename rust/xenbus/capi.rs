@@ -46,27 +46,28 @@ unsafe fn join(dir: *const c_char, node: *const c_char) -> Result<KVec<u8>> {
     Ok(path)
 }
 
-/// A `kmalloc`ed, NUL-terminated copy of `bytes`, for the caller to `kfree`.
-fn to_c_string(bytes: &[u8]) -> Result<*mut c_char> {
-    let mut v = KVec::with_capacity(bytes.len() + 1, GFP_KERNEL)?;
-    v.extend_from_slice(bytes, GFP_KERNEL)?;
-    v.push(0, GFP_KERNEL)?;
-    let (ptr, _, _) = v.into_raw_parts();
+/// `bytes` NUL-terminated in place and handed to C, which `kfree`s it. Replies from the ring
+/// come with room for the NUL, so this neither copies nor reallocates them.
+fn into_c_string(mut bytes: KVec<u8>) -> Result<*mut c_char> {
+    // After a successful push the vector owns a kmalloc allocation, even if it was empty.
+    bytes.push(0, GFP_KERNEL)?;
+    let (ptr, _, _) = bytes.into_raw_parts();
     Ok(ptr.cast())
 }
 
-/// A `kmalloc`ed, NUL-terminated string for C to own (and `kfree`).
-pub(crate) fn kmalloc_c_string(bytes: &[u8]) -> Result<*const c_char> {
-    to_c_string(bytes).map(|p| p.cast_const())
-}
-
-/// Like [`kmalloc_c_string`], concatenating `parts`.
+/// A `kmalloc`ed, NUL-terminated string made of `parts`, for C to own (and `kfree`).
 pub(crate) fn kmalloc_c_string_parts(parts: &[&[u8]]) -> Result<*const c_char> {
-    let mut v = KVec::new();
+    let len = parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut v = KVec::with_capacity(len + 1, GFP_KERNEL)?;
     for p in parts {
         v.extend_from_slice(p, GFP_KERNEL)?;
     }
-    kmalloc_c_string(&v)
+    into_c_string(v).map(|p| p.cast_const())
+}
+
+/// A `kmalloc`ed, NUL-terminated copy of `bytes`, for C to own (and `kfree`).
+pub(crate) fn kmalloc_c_string(bytes: &[u8]) -> Result<*const c_char> {
+    kmalloc_c_string_parts(&[bytes])
 }
 
 /// The children of `path` (NUL-terminated) as `a\0b\0...`.
@@ -98,8 +99,8 @@ pub(crate) unsafe extern "C" fn xenbus_read(
         // SAFETY: Per the function's contract.
         let path = unsafe { join(dir, node) }?;
         let value = store()?.read(t.id, &path, Uninterruptible)?;
-        let out = to_c_string(&value)?;
-        Ok((out, value.len()))
+        let n = value.len();
+        Ok((into_c_string(value)?, n))
     })();
     match result {
         Ok((out, n)) => {
@@ -330,7 +331,8 @@ pub(crate) unsafe extern "C" fn xenbus_rs_get_perms(
         let perms = store()?.get_perms(t.id, &path, Uninterruptible)?;
         // Every entry must be a valid permission (letter + domid), NUL-terminated.
         let _ = kernel::xen::xenstore::proto::wire::perms(&perms).map_err(|_| EIO)?;
-        Ok((to_c_string(&perms)?, perms.len()))
+        let n = perms.len();
+        Ok((into_c_string(perms)?, n))
     })();
     match result {
         Ok((out, n)) => {
@@ -378,9 +380,9 @@ pub(crate) unsafe extern "C" fn xenbus_rs_set_perms(
 pub(crate) extern "C" fn xenbus_rs_get_domain_path(domid: c_uint) -> *mut c_char {
     let result = store()
         .and_then(|s| s.get_domain_path(domid, Uninterruptible))
-        .and_then(|p| to_c_string(crate::watch::without_nul(&p)));
+        .and_then(|p| kmalloc_c_string(crate::watch::without_nul(&p)));
     match result {
-        Ok(p) => p,
+        Ok(p) => p.cast_mut(),
         Err(e) => e.to_ptr(),
     }
 }

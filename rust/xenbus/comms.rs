@@ -443,14 +443,13 @@ impl<P: RingPage + Send + Sync> Engine<P> {
             return;
         };
         self.stats.replies.fetch_add(1, Relaxed);
-        let outcome = KVec::from_elem(0u8, payload.len(), GFP_KERNEL)
+        // One spare byte: C-API callers NUL-terminate the reply in place instead of copying it.
+        let outcome = KVec::with_capacity(payload.len() + 1, GFP_KERNEL)
+            .and_then(|mut copy| copy.extend_from_slice(payload, GFP_KERNEL).map(|()| copy))
             .map_err(|_| ENOMEM)
-            .map(|mut copy| {
-                copy.copy_from_slice(payload);
-                Reply {
-                    ty: header.ty,
-                    payload: copy,
-                }
+            .map(|copy| Reply {
+                ty: header.ty,
+                payload: copy,
             });
         if let Completed::Orphaned(Some(reply)) = req.complete(outcome) {
             self.abort_orphaned_transaction(&req, &reply);
