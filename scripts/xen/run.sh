@@ -40,6 +40,8 @@ for p in ${PROFILES//,/ }; do
   cmdline="loglevel=7"; [ "$HANG" = "$p" ] && cmdline="$cmdline xbt.hang=1"
   [ -n "$ONLY" ] && cmdline="$cmdline xbt.only=$ONLY"
   [ -n "$BREAK" ] && cmdline="$cmdline xbt.break=$BREAK"
+  # Benchmarks compare the cores, not the boot-time KUnit suites (the Rust kernel has more).
+  [ "$MODE" = bench ] && cmdline="$cmdline kunit.enable=0"
   echo "$cmdline" > "$P/guests/$g/cmdline"
   # KASAN and kmemleak kernels need more memory than the plain ones.
   grep -qE '^CONFIG_(KASAN|DEBUG_KMEMLEAK)=y' "$kout/.config" && echo 384 > "$P/guests/$g/memory"

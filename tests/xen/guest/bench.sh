@@ -16,6 +16,7 @@ for bench_rep in $(seq $bench_reps); do
   # The device benchmarks (bench-*.sh: /dev/xen/xenbus ops/s with 1 and 16 clients, watch
   # events/s while dom0 writes).
   for b in /lib/xbt/bench-*.sh; do . "$b"; done
+  bb_attach_detach_20
 done
 xenstore-write data/xbt/result bench
 while :; do sleep 3600; done
