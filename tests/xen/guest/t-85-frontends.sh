@@ -26,7 +26,14 @@ else
 fi
 xbt_eq "frontend.blkfront.xvda_magic" "$(dd if=/dev/xvda bs=9 count=1 2>/dev/null)" "XBT-DISK-"
 
-# --- runtime attach/detach of a third disk, 20 times: appears and disappears every time.
+# --- runtime attach/detach of a third disk, 20 times: appears and disappears every time, and
+# xenstored holds as many watches for this domain afterwards as before (each device's backend
+# watch is unregistered when it goes).
+# (dom0 requests run in this shell, never in $(...): their sequence numbers must advance here.)
+xs_watches() { xenstore-read data/xbt/quota | tr '|' '\n' | awk '$1 == "watches" {print $3}'; }
+same_watches() { dom0 quotaget && [ "$(xs_watches)" = "$1" ]; }
+watches_before=
+dom0 quotaget && watches_before=$(xs_watches)
 ok=0
 for i in $(seq 20); do
   dom0 blkattach xvdc || { echo "attach $i: agent failed"; break; }
@@ -38,6 +45,13 @@ for i in $(seq 20); do
 done
 xbt_eq "frontend.blkfront.attach_detach_20_cycles" "$ok" 20
 xbt_eq "frontend.bus.no_leaked_devices" "$(ls /sys/bus/xen/devices | grep -c '^vbd-')" 2
+if [ -z "$watches_before" ]; then
+  xbt_fail "frontend.bus.no_leaked_xenstore_watches" "could not read xenstored's watch count for this domain"
+elif wait_for 5 same_watches "$watches_before"; then
+  xbt_ok "frontend.bus.no_leaked_xenstore_watches"
+else
+  xbt_fail "frontend.bus.no_leaked_xenstore_watches" "xenstored holds $(xs_watches) watches for this domain, $watches_before before the 20 cycles"
+fi
 
 # --- xen-netfront: eth0 through netback to dom0's vif, which the harness gives 10.99.0.1.
 if insmod "$(kmod xen-netfront)"; then xbt_ok "frontend.netfront.insmod"; else xbt_fail "frontend.netfront.insmod" "insmod failed"; fi
