@@ -283,32 +283,31 @@ pub(crate) unsafe extern "C" fn xenbus_rs_frontend_changed(path: *const c_char) 
     let Ok(state_path) = c_string(&[root, b"/state"]) else {
         return;
     };
-    // SAFETY: Both strings are NUL-terminated.
-    let (exists, has_state) = unsafe {
-        (
+    let node_exists = |node: &KVec<u8>| {
+        // SAFETY: `node` is NUL-terminated (built by `c_string`).
+        unsafe {
             crate::capi::xenbus_exists(
                 bindings::xenbus_transaction { id: 0 },
-                root_c.as_ptr().cast(),
+                node.as_ptr().cast(),
                 c"".as_char_ptr(),
-            ) != 0,
-            crate::capi::xenbus_exists(
-                bindings::xenbus_transaction { id: 0 },
-                state_path.as_ptr().cast(),
-                c"".as_char_ptr(),
-            ) != 0,
-        )
+            ) != 0
+        }
     };
-    if !exists || !has_state {
+    // One round trip per event in the common case: a device with a `state` node exists.
+    if !node_exists(&state_path) {
         // The node (or its `state`) is gone: remove the device and anything below.
-        while let Some(dev) = find_device(root, true) {
-            remove_device(
-                dev,
-                if exists {
-                    "lost its state node; removed"
-                } else {
-                    "forcefully removed"
-                },
-            );
+        let Some(first) = find_device(root, true) else {
+            return;
+        };
+        let why = if node_exists(&root_c) {
+            "lost its state node; removed"
+        } else {
+            "forcefully removed"
+        };
+        let mut next = Some(first);
+        while let Some(dev) = next {
+            remove_device(dev, why);
+            next = find_device(root, true);
         }
         return;
     }
