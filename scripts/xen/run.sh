@@ -55,7 +55,7 @@ dom0_cmdline+=" xbt.interactive=$INTERACTIVE xbt.idle=$IDLE xbt.wait=$GUEST_WAIT
 TIMEOUT=${TIMEOUT:-$(( 120 + ${#guests[@]} * (GUEST_WAIT + 120) ))}
 [ "$INTERACTIVE" = 1 ] && TIMEOUT=0
 # spec-ctrl=eager-fpu: Xen's lazy FPU switching corrupts guest FPU state under TCG with -cpu max.
-xen_cmdline="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 loglvl=all guest_loglvl=all"
+xen_cmdline="console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 loglvl=all"
 xen_cmdline+=" guest_loglvl=all noreboot spec-ctrl=eager-fpu"
 qemu=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp 2 -m 2048 -nographic -no-reboot
   -drive "file=$XEN_DIR/rootfs.ext4,if=virtio,format=raw,snapshot=on"
