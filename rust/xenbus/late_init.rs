@@ -98,24 +98,32 @@ struct ProbeThread {
     page: Option<usize>,
 }
 
+/// Why the probe thread stopped looking.
+enum Unusable {
+    /// `HVM_PARAM_STORE_PFN` names a frame that cannot be mapped.
+    Unmappable(u64),
+}
+
 impl ProbeThread {
-    /// The ring, once its frame is known and it is connected.
-    fn connected_ring(&self, page: &mut Option<NonNull<u8>>) -> Option<NonNull<u8>> {
-        if page.is_none() {
-            let pfn = store::late_store_pfn(&XenHvmParams)?;
-            *page = connection::map_hvm_page(pfn);
-            if page.is_none() {
-                pr_err!(
-                    "cannot map the xenstore ring (HVM_PARAM_STORE_PFN {:#x})\n",
-                    pfn
-                );
-                return None;
+    /// The ring once its frame is known and it is connected; `Ok(None)` while still waiting.
+    fn connected_ring(
+        &self,
+        page: &mut Option<NonNull<u8>>,
+    ) -> Result<Option<NonNull<u8>>, Unusable> {
+        let mapped = match *page {
+            Some(mapped) => mapped,
+            None => {
+                let Some(pfn) = store::late_store_pfn(&XenHvmParams) else {
+                    return Ok(None);
+                };
+                let mapped = connection::map_hvm_page(pfn).ok_or(Unusable::Unmappable(pfn))?;
+                *page = Some(mapped);
+                mapped
             }
-        }
-        let mapped = (*page)?;
+        };
         // SAFETY: `mapped` is the store page, mapped above or at init and never unmapped.
         let ring = unsafe { SharedRing::new(mapped) };
-        (ring.connection() == CONNECTION_CONNECTED).then_some(mapped)
+        Ok((ring.connection() == CONNECTION_CONNECTED).then_some(mapped))
     }
 }
 
@@ -124,19 +132,24 @@ impl ThreadBody for ProbeThread {
         let mut page = self.page.and_then(|p| NonNull::new(p as *mut u8));
         let ring = loop {
             self.late.wake.wait();
-            if let Some(ring) = self.connected_ring(&mut page) {
-                break ring;
+            match self.connected_ring(&mut page) {
+                Ok(Some(ring)) => break Ok(ring),
+                Ok(None) => {}
+                Err(e) => break Err(e),
             }
         };
-        let wake: *const IoWake = &self.late.wake;
-        // SAFETY: `irq` was bound in `start` with `wake` as its cookie and is freed only here.
-        unsafe {
-            bindings::free_irq(
-                self.late.irq.load(Relaxed) as c_uint,
-                wake.cast_mut().cast(),
-            )
+        free_wake_irq(&self.late);
+        let core = match ring {
+            Ok(ring) => connection::bring_up_hvm(ring, self.late.evtchn),
+            // One message and no retry: each further event would only fail the same way.
+            Err(Unusable::Unmappable(pfn)) => {
+                pr_err!(
+                    "cannot map the xenstore ring (HVM_PARAM_STORE_PFN {:#x})\n",
+                    pfn
+                );
+                Err(EINVAL)
+            }
         };
-        let core = connection::bring_up_hvm(ring, self.late.evtchn);
         PENDING.store(false, Relaxed);
         match core {
             Ok(core) => {
@@ -145,7 +158,10 @@ impl ThreadBody for ProbeThread {
                     core.probe();
                 }
             }
-            Err(e) => pr_err!("late xenstore bring-up failed: {:?}\n", e),
+            Err(e) => pr_err!(
+                "late xenstore bring-up failed ({:?}): xenstore disabled\n",
+                e
+            ),
         }
     }
 }
