@@ -1,5 +1,5 @@
 # Bus benchmarks. Sourcing this file measures the boot (it must come first, before anything
-# else loads the system; bench.sh and the extra "busboot" boots of dom0's bench mode do so):
+# else loads the system; bench.sh does so):
 #   bus_boot_to_all_connected  guest uptime when every xen bus device is Connected, with the
 #                              frontend modules loaded as the first thing init does
 #   bus_connect_after_insmod   from insmod of xen-blkfront + xen-netfront to all Connected

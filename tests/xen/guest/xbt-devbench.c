@@ -11,6 +11,8 @@
  *   dev.write.1                WRITE of a node, one client
  *   dev.read_latency.1.{p50,p99}  per-request latency of the single-client READs
  *   *.switches_per_op          the guest's context switches per request in that measurement
+ *   *.guest_cpu_per_op         the guest's busy CPU time (both vCPUs) per request, microseconds
+ *   *.store_irqs_per_op        store event channel interrupts in the guest per request
  *   dev.watch_events           events per second delivered to a user watcher while dom0 writes
  *                              5000 nodes below the watched one as fast as xenstored goes (the
  *                              agent's pipelined flood; distinct nodes, or xenstored merges
@@ -84,29 +86,53 @@ static long client(enum op op, double *lat, size_t maxlat, size_t *nlat)
 }
 
 /* nclients processes at once; total requests per second, or -1. */
-/* The kernel's context switches so far (the "ctxt" line of /proc/stat), 0 if unreadable. */
-static unsigned long long context_switches(void)
-{
-	FILE *f = fopen("/proc/stat", "r");
-	unsigned long long n = 0;
-	char line[256];
+/* Guest-wide counters around a measurement, for what a request costs the guest. */
+struct counters {
+	unsigned long long switches;	/* "ctxt" of /proc/stat */
+	unsigned long long busy_ticks;	/* user+nice+system+irq+softirq of /proc/stat, USER_HZ */
+	unsigned long long store_irqs;	/* the "xenbus" line of /proc/interrupts, all CPUs */
+};
 
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "ctxt %llu", &n) == 1)
-			break;
+static struct counters counters_now(void)
+{
+	struct counters c = { 0, 0, 0 };
+	unsigned long long v[7];
+	char line[512];
+	FILE *f = fopen("/proc/stat", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "cpu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+			   &v[4], &v[5], &v[6]) == 7)
+			c.busy_ticks = v[0] + v[1] + v[2] + v[5] + v[6];
+		sscanf(line, "ctxt %llu", &c.switches);
+	}
 	if (f)
 		fclose(f);
-	return n;
+	f = fopen("/proc/interrupts", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, ':');
+		unsigned long long n;
+		int used;
+
+		if (!p || !strstr(line, " xenbus"))
+			continue;
+		for (p++; sscanf(p, "%llu%n", &n, &used) == 1; p += used)
+			c.store_irqs += n;
+	}
+	if (f)
+		fclose(f);
+	return c;
 }
 
-/* Context switches per request in the last run_clients(): how many thread hand-offs a request costs. */
-static double switches_per_op = -1;
+/* Per request in the last run_clients(): context switches (thread hand-offs), guest CPU time
+ * in microseconds (both vCPUs, user and kernel), store event channel interrupts. */
+static double switches_per_op = -1, cpu_us_per_op = -1, irqs_per_op = -1;
 
 static double run_clients(enum op op, int nclients)
 {
 	int pfd[2], i, failed = 0;
 	long total = 0;
-	unsigned long long c0 = context_switches();
+	struct counters c0 = counters_now(), c1;
 	double t0;
 
 	if (pipe(pfd))
@@ -131,7 +157,10 @@ static double run_clients(enum op op, int nclients)
 	close(pfd[0]);
 	while (wait(NULL) > 0)
 		;
-	switches_per_op = total > 0 ? (double)(context_switches() - c0) / total : -1;
+	c1 = counters_now();
+	switches_per_op = total > 0 ? (double)(c1.switches - c0.switches) / total : -1;
+	cpu_us_per_op = total > 0 ? (c1.busy_ticks - c0.busy_ticks) * 1e6 / sysconf(_SC_CLK_TCK) / total : -1;
+	irqs_per_op = total > 0 ? (double)(c1.store_irqs - c0.store_irqs) / total : -1;
 	return failed ? -1 : total / (now() - t0);
 }
 
@@ -226,6 +255,8 @@ int main(int argc, char **argv)
 	}
 	bench("dev.local_roundtrip.1", run_clients(OP_LOCAL, 1), "ops/s");
 	bench("dev.local_roundtrip.1.switches_per_op", switches_per_op, "switches");
+	bench("dev.local_roundtrip.1.guest_cpu_per_op", cpu_us_per_op, "us");
+	bench("dev.local_roundtrip.1.store_irqs_per_op", irqs_per_op, "irqs");
 	n = client(OP_READ, lat, sizeof(lat) / sizeof(lat[0]), &nlat);
 	bench("dev.read.1", n < 0 ? -1 : n / secs, "ops/s");
 	if (nlat) {
@@ -235,8 +266,12 @@ int main(int argc, char **argv)
 	}
 	bench("dev.read.16", run_clients(OP_READ, 16), "ops/s");
 	bench("dev.read.16.switches_per_op", switches_per_op, "switches");
+	bench("dev.read.16.guest_cpu_per_op", cpu_us_per_op, "us");
+	bench("dev.read.16.store_irqs_per_op", irqs_per_op, "irqs");
 	bench("dev.write.1", run_clients(OP_WRITE, 1), "ops/s");
 	bench("dev.write.1.switches_per_op", switches_per_op, "switches");
+	bench("dev.write.1.guest_cpu_per_op", cpu_us_per_op, "us");
+	bench("dev.write.1.store_irqs_per_op", irqs_per_op, "irqs");
 	bench_watch_events();
 	xcall2(fd, XS_RM, 0, BASE, NULL, false, &m);
 	close(fd);
