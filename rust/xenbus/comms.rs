@@ -108,6 +108,8 @@ struct QueueState {
     slots: KVec<Option<Arc<Request>>>,
     to_send: SlotFifo,
     fatal: Option<Fatal>,
+    /// Submitters waiting for a free slot (freeing one wakes them only if there are any).
+    slot_waiters: u32,
 }
 
 /// The response half: the message being assembled.
@@ -149,6 +151,8 @@ pub(crate) struct Engine<P: RingPage + Send + Sync> {
     unknown_limit: RateLimit,
     /// Set while suspended: the pump leaves the ring alone.
     paused: Atomic<bool>,
+    /// Whether `queue.fatal` is set, for the checks on every pass that need no details.
+    failed: Atomic<bool>,
     pub(crate) stats: Stats,
 }
 
@@ -172,6 +176,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                     slots,
                     to_send: SlotFifo { slots: [0; MAX_IN_FLIGHT], head: 0, len: 0 },
                     fatal: None,
+                    slot_waiters: 0,
                 }, "xenbus_rs_queue"),
                 slot_free <- new_condvar!("xenbus_rs_slot_free"),
                 rx <- new_mutex!(RxState { reader: MessageReader::new() }, "xenbus_rs_rx"),
@@ -182,6 +187,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 }, "xenbus_rs_tx"),
                 unknown_limit <- RateLimit::new(),
                 paused: Atomic::new(false),
+                failed: Atomic::new(false),
                 stats: Stats {
                     replies: Atomic::new(0),
                     unknown_replies: Atomic::new(0),
@@ -224,13 +230,17 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 }
                 return Ok(());
             }
-            match mode {
-                WaitMode::Uninterruptible => self.slot_free.wait(&mut q),
-                WaitMode::Killable => {
-                    if self.slot_free.wait_killable(&mut q) {
-                        return Err(EINTR);
-                    }
+            q.slot_waiters += 1;
+            let killed = match mode {
+                WaitMode::Uninterruptible => {
+                    self.slot_free.wait(&mut q);
+                    false
                 }
+                WaitMode::Killable => self.slot_free.wait_killable(&mut q),
+            };
+            q.slot_waiters -= 1;
+            if killed {
+                return Err(EINTR);
             }
         }
     }
@@ -260,7 +270,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         let Some(mut tx) = self.tx.try_lock() else {
             return true;
         };
-        if self.paused.load(Relaxed) || self.fatal().is_some() {
+        if self.paused.load(Relaxed) || self.failed.load(Relaxed) {
             return true;
         }
         let req_start = self.page.req_prod();
@@ -289,7 +299,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
     ) {
         let mut rx = self.rx.lock();
         loop {
-            if self.fatal().is_some() || self.paused.load(Relaxed) {
+            if self.failed.load(Relaxed) || self.paused.load(Relaxed) {
                 return;
             }
             let err = server_error();
@@ -415,7 +425,9 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         let slot = q.table.lookup(req_id).ok()?;
         q.table.free(slot);
         let req = q.slots.get_mut(slot).and_then(Option::take);
-        self.slot_free.notify_all();
+        if q.slot_waiters > 0 {
+            self.slot_free.notify_all();
+        }
         req
     }
 
@@ -492,6 +504,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
             return false;
         }
         q.fatal = fatal;
+        self.failed.store(fatal.is_some(), Relaxed);
         q.to_send.clear();
         q.table.free_all();
         core::mem::swap(&mut q.slots, &mut tx.spare_slots);

@@ -54,9 +54,34 @@ pub(crate) const MAX_TRANSACTIONS: usize = 64;
 /// The message buffer: header and payload together, as the C device.
 const BUFFER_MAX: usize = wire::PAYLOAD_MAX;
 
+/// A message waiting to be read: the header apart from the body, so that a reply from xenstored
+/// is queued with the payload it came in, without another allocation and copy.
 struct Queued {
-    data: KVec<u8>,
+    header: [u8; HEADER_LEN],
+    body: KVec<u8>,
     is_event: bool,
+}
+
+impl Queued {
+    fn new(header: Header, body: KVec<u8>, is_event: bool) -> Self {
+        Self {
+            header: header.to_bytes(),
+            body,
+            is_event,
+        }
+    }
+
+    fn len(&self) -> usize {
+        HEADER_LEN + self.body.len()
+    }
+
+    /// The bytes from offset `at` to the end of the header or of the body.
+    fn chunk(&self, at: usize) -> &[u8] {
+        match at.checked_sub(HEADER_LEN) {
+            None => self.header.get(at..).unwrap_or(&[]),
+            Some(in_body) => self.body.get(in_body..).unwrap_or(&[]),
+        }
+    }
 }
 
 struct ReadQueue {
@@ -107,6 +132,8 @@ pub(crate) struct XsFile {
     #[pin]
     limit: RateLimit,
     closed: Atomic<bool>,
+    /// Whether `queue` holds unread messages; written under its lock, read by `poll` without.
+    has_data: Atomic<bool>,
 }
 
 /// Bytes per open file: the state itself, its poll wait queue and the write buffer.
@@ -116,7 +143,7 @@ pub(crate) const fn file_bytes() -> usize {
         + BUFFER_MAX
 }
 
-fn error_reply(hdr: &Header, errno: Error) -> Result<KVec<u8>> {
+fn error_reply(hdr: &Header, errno: Error) -> Result<Queued> {
     let name = XsErrno::from_errno(-errno.to_errno())
         .map(|e| e.wire_name())
         .unwrap_or("EIO");
@@ -124,18 +151,17 @@ fn error_reply(hdr: &Header, errno: Error) -> Result<KVec<u8>> {
 }
 
 /// A reply made here rather than by xenstored: `body` plus its NUL.
-fn synthesized(ty: u32, hdr: &Header, body: &[u8]) -> Result<KVec<u8>> {
+fn synthesized(ty: u32, hdr: &Header, body: &[u8]) -> Result<Queued> {
     let h = Header {
         ty,
         req_id: hdr.req_id,
         tx_id: hdr.tx_id,
         len: body.len() as u32 + 1,
     };
-    let mut msg = KVec::with_capacity(HEADER_LEN + body.len() + 1, GFP_KERNEL)?;
-    msg.extend_from_slice(&h.to_bytes(), GFP_KERNEL)?;
-    msg.extend_from_slice(body, GFP_KERNEL)?;
-    msg.push(0, GFP_KERNEL)?;
-    Ok(msg)
+    let mut data = KVec::with_capacity(body.len() + 1, GFP_KERNEL)?;
+    data.extend_from_slice(body, GFP_KERNEL)?;
+    data.push(0, GFP_KERNEL)?;
+    Ok(Queued::new(h, data, false))
 }
 
 impl XsFile {
@@ -159,6 +185,7 @@ impl XsFile {
                 space <- new_condvar!("xenbus_rs_file_space"),
                 limit <- RateLimit::new(),
                 closed: Atomic::new(false),
+                has_data: Atomic::new(false),
             }),
             GFP_KERNEL,
         )
@@ -186,27 +213,19 @@ impl XsFile {
     }
 
     /// Queues a reply whose slot was reserved.
-    fn push_reply(&self, data: KVec<u8>) {
+    fn push_reply(&self, reply: Queued) {
         let mut q = self.queue.lock();
-        if q.items
-            .push(
-                Queued {
-                    data,
-                    is_event: false,
-                },
-                GFP_KERNEL,
-            )
-            .is_err()
-        {
+        if q.items.push(reply, GFP_KERNEL).is_err() {
             q.outstanding = q.outstanding.saturating_sub(1);
             warn_ratelimited!(self.limit, "dropped a reply: out of memory\n");
             return;
         }
+        self.has_data.store(true, Release);
         self.readable.notify_all();
     }
 
     /// `write()`: buffers bytes and acts on every complete message.
-    pub(crate) fn write(&self, mut reader: UserSliceReader, nonblock: bool) -> Result<usize> {
+    pub(crate) fn write(&self, reader: UserSliceReader, nonblock: bool) -> Result<usize> {
         let len = reader.len();
         let mut w = self.write.lock();
         if len == 0 {
@@ -216,12 +235,8 @@ impl XsFile {
             w.buf.clear();
             return Err(EINVAL);
         }
-        let start = w.buf.len();
-        w.buf.resize(start + len, 0, GFP_KERNEL)?;
-        if let Err(e) = reader.read_slice(w.buf.get_mut(start..).unwrap_or(&mut [])) {
-            w.buf.truncate(start);
-            return Err(e);
-        }
+        // Within the capacity reserved at open: no allocation, and no zeroing first.
+        reader.read_all(&mut w.buf, GFP_KERNEL)?;
         loop {
             let Some(hdr) = Header::from_slice(&w.buf) else {
                 return Ok(len); // Not even the header yet.
@@ -247,13 +262,10 @@ impl XsFile {
     }
 
     fn act(&self, w: &mut WriteState, hdr: &Header, total: usize, nonblock: bool) -> Result {
-        let body = w.buf.get(HEADER_LEN..total).unwrap_or(&[]);
-        let mut payload = KVec::with_capacity(body.len(), GFP_KERNEL)?;
-        payload.extend_from_slice(body, GFP_KERNEL)?;
         self.reserve_reply(nonblock)?;
         let result = match MsgType::from_u32(hdr.ty) {
-            Some(MsgType::Watch) | Some(MsgType::Unwatch) => self.watch_command(w, hdr, &payload),
-            _ => self.forward(hdr, payload),
+            Some(MsgType::Watch) | Some(MsgType::Unwatch) => self.watch_command(w, hdr, total),
+            _ => self.forward(hdr, w.buf.get(HEADER_LEN..total).unwrap_or(&[])),
         };
         if result.is_err() {
             self.unreserve_reply();
@@ -261,12 +273,14 @@ impl XsFile {
         result
     }
 
-    fn reply_now(&self, data: Result<KVec<u8>>) -> Result {
+    fn reply_now(&self, data: Result<Queued>) -> Result {
         self.push_reply(data?);
         Ok(())
     }
 
-    fn watch_command(&self, w: &mut WriteState, hdr: &Header, body: &[u8]) -> Result {
+    fn watch_command(&self, w: &mut WriteState, hdr: &Header, total: usize) -> Result {
+        let WriteState { buf, watches } = w;
+        let body = buf.get(HEADER_LEN..total).unwrap_or(&[]);
         let mut parts = body.splitn(3, |&b| b == 0);
         let (path, token, rest) = (parts.next(), parts.next(), parts.next());
         // Both strings must be NUL-terminated inside the payload.
@@ -274,7 +288,7 @@ impl XsFile {
             return self.reply_now(error_reply(hdr, EINVAL));
         };
         if hdr.ty == MsgType::Watch.as_u32() {
-            if w.watches.len() >= MAX_WATCHES {
+            if watches.len() >= MAX_WATCHES {
                 return self.reply_now(error_reply(hdr, ENOSPC));
             }
             let sink: Arc<dyn WatchSink> = self.self_arc()?;
@@ -287,7 +301,7 @@ impl XsFile {
                 .extend_from_slice(path, GFP_KERNEL)
                 .and_then(|()| t.extend_from_slice(token, GFP_KERNEL))
                 .and_then(|()| {
-                    w.watches.push(
+                    watches.push(
                         UserWatch {
                             slot,
                             generation,
@@ -301,26 +315,26 @@ impl XsFile {
                 self.watches.unregister(&*self.store, slot, generation);
                 return Err(ENOMEM);
             }
-        } else if let Some(i) = w
-            .watches
+        } else if let Some(i) = watches
             .iter()
             .position(|uw| uw.path == path && uw.token == token)
         {
-            let uw = w.watches.remove(i).map_err(|_| EINVAL)?;
+            let uw = watches.remove(i).map_err(|_| EINVAL)?;
             self.watches
                 .unregister(&*self.store, uw.slot, uw.generation);
         }
         self.reply_now(synthesized(hdr.ty, hdr, b"OK"))
     }
 
-    fn forward(&self, hdr: &Header, payload: KVec<u8>) -> Result {
+    /// Checks a message as the C device does (in its order) and sends it to xenstored, or
+    /// answers it here. `body` is copied only when it goes to xenstored.
+    fn forward(&self, hdr: &Header, body: &[u8]) -> Result {
         let ty = MsgType::from_u32(hdr.ty);
-        let generation = self.store.gate.generation();
-        // The checks of the C device, in its order.
         if ty == Some(MsgType::ResetWatches) {
             return self.reply_now(error_reply(hdr, EACCES));
         }
         if ty == Some(MsgType::TransactionStart) {
+            let generation = self.store.gate.generation();
             let mut txs = self.txs.lock();
             if txs.len() >= MAX_TRANSACTIONS {
                 drop(txs);
@@ -330,7 +344,8 @@ impl XsFile {
         } else if hdr.tx_id != 0 && !self.txs.lock().iter().any(|t| t.id == hdr.tx_id) {
             return self.reply_now(error_reply(hdr, ENOENT));
         } else if ty == Some(MsgType::TransactionEnd) {
-            let commit = match payload.as_slice() {
+            let generation = self.store.gate.generation();
+            let commit = match body {
                 b"T\0" => true,
                 b"F\0" => false,
                 _ => return self.reply_now(error_reply(hdr, EINVAL)),
@@ -349,10 +364,13 @@ impl XsFile {
                 };
             }
         }
-        let sink: Arc<dyn ReplySink> = self.self_arc()?;
-        let submitted = self
-            .store
-            .submit_user(hdr.ty, hdr.tx_id, payload, sink, hdr.req_id);
+        let submitted = (|| {
+            let mut payload = KVec::with_capacity(body.len(), GFP_KERNEL)?;
+            payload.extend_from_slice(body, GFP_KERNEL)?;
+            let sink: Arc<dyn ReplySink> = self.self_arc()?;
+            self.store
+                .submit_user(hdr.ty, hdr.tx_id, payload, sink, hdr.req_id)
+        })();
         if submitted.is_err() && ty == Some(MsgType::TransactionStart) {
             let mut txs = self.txs.lock();
             if let Some(i) = txs.iter().position(|t| t.id == 0) {
@@ -378,8 +396,8 @@ impl XsFile {
         while done < want && q.head < q.items.len() {
             let (head, cursor) = (q.head, q.cursor);
             let Some(item) = q.items.get(head) else { break };
-            let (item_len, was_event) = (item.data.len(), item.is_event);
-            let chunk = item.data.get(cursor..).unwrap_or(&[]);
+            let (item_len, was_event) = (item.len(), item.is_event);
+            let chunk = item.chunk(cursor);
             let n = chunk.len().min(want - done);
             if let Err(e) = writer.write_slice(chunk.get(..n).unwrap_or(&[])) {
                 if done == 0 {
@@ -403,6 +421,7 @@ impl XsFile {
         if q.head >= q.items.len() {
             q.items.clear();
             q.head = 0;
+            self.has_data.store(false, Relaxed);
         } else if q.head >= 64 {
             let head = q.head;
             let len = q.items.len();
@@ -415,10 +434,9 @@ impl XsFile {
         Ok(done)
     }
 
-    /// Whether a `read()` would not block.
+    /// Whether a `read()` would not block (for `poll`, without taking the queue's lock).
     pub(crate) fn readable(&self) -> bool {
-        let q = self.queue.lock();
-        q.head < q.items.len()
+        self.has_data.load(Acquire)
     }
 
     pub(crate) fn poll_condvar(&self) -> &kernel::sync::poll::PollCondVar {
@@ -462,6 +480,7 @@ impl XsFile {
         q.head = 0;
         q.cursor = 0;
         q.events = 0;
+        self.has_data.store(false, Relaxed);
         self.space.notify_all();
     }
 
@@ -534,12 +553,7 @@ impl ReplySink for XsFile {
                     len: reply.payload.len() as u32,
                     ..hdr
                 };
-                let mut msg = KVec::new();
-                msg.reserve(HEADER_LEN + reply.payload.len(), GFP_KERNEL)
-                    .and_then(|()| msg.extend_from_slice(&h.to_bytes(), GFP_KERNEL))
-                    .and_then(|()| msg.extend_from_slice(&reply.payload, GFP_KERNEL))
-                    .map(|()| msg)
-                    .map_err(|_| ENOMEM)
+                Ok(Queued::new(h, reply.payload, false))
             }
             Err(e) => error_reply(&hdr, e),
         };
@@ -558,25 +572,24 @@ impl WatchSink for XsFile {
         if self.closed.load(Relaxed) {
             return;
         }
-        let len = path.len() + user_token.len() + 2;
-        let h = Header {
-            ty: MsgType::WatchEvent.as_u32(),
-            req_id: 0,
-            tx_id: 0,
-            len: len as u32,
-        };
-        let mut data = KVec::new();
-        let built = data
-            .reserve(HEADER_LEN + len, GFP_KERNEL)
-            .and_then(|()| data.extend_from_slice(&h.to_bytes(), GFP_KERNEL))
-            .and_then(|()| data.extend_from_slice(path, GFP_KERNEL))
-            .and_then(|()| data.push(0, GFP_KERNEL))
-            .and_then(|()| data.extend_from_slice(without_nul(user_token), GFP_KERNEL))
-            .and_then(|()| data.push(0, GFP_KERNEL));
+        let token = without_nul(user_token);
+        let mut body = KVec::new();
+        let built = body
+            .reserve(path.len() + token.len() + 2, GFP_KERNEL)
+            .and_then(|()| body.extend_from_slice(path, GFP_KERNEL))
+            .and_then(|()| body.push(0, GFP_KERNEL))
+            .and_then(|()| body.extend_from_slice(token, GFP_KERNEL))
+            .and_then(|()| body.push(0, GFP_KERNEL));
         if built.is_err() {
             warn_ratelimited!(self.limit, "dropped a watch event: out of memory\n");
             return;
         }
+        let h = Header {
+            ty: MsgType::WatchEvent.as_u32(),
+            req_id: 0,
+            tx_id: 0,
+            len: body.len() as u32,
+        };
         let mut q = self.queue.lock();
         if q.events >= MAX_QUEUED_EVENTS {
             q.dropped_events += 1;
@@ -590,17 +603,9 @@ impl WatchSink for XsFile {
             );
             return;
         }
-        if q.items
-            .push(
-                Queued {
-                    data,
-                    is_event: true,
-                },
-                GFP_KERNEL,
-            )
-            .is_ok()
-        {
+        if q.items.push(Queued::new(h, body, true), GFP_KERNEL).is_ok() {
             q.events += 1;
+            self.has_data.store(true, Release);
             self.readable.notify_all();
         }
     }

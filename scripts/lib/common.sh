@@ -34,8 +34,8 @@ profile_fragments() {
   case $1 in
     c) echo "base c debug" ;;
     rust) echo "base rust debug" ;;
-    c-perf) echo "base c" ;;
-    rust-perf) echo "base rust" ;;
+    c-perf) echo "base c perf" ;;
+    rust-perf) echo "base rust perf" ;;
     *) die "unknown kernel profile '$1' (c, rust, c-perf, rust-perf)" ;;
   esac
 }

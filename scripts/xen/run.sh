@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Boot Xen 4.17 in QEMU (TCG) with a Debian dom0 and run one PV domU per kernel profile.
-# usage: run.sh [--profiles c,rust] [--mode test|demo] [--interactive] [--hang PROFILE]
+# usage: run.sh [--profiles c,rust] [--mode test|demo|bench|profile] [--interactive] [--hang PROFILE]
 #               [--only GROUPS] [--break WHAT] [--idle S] [--timeout S] [--log FILE] [--results FILE]
 source "$(dirname "$0")/../lib/common.sh"
 PROFILES=c MODE=test INTERACTIVE=0 ONLY= HANG= BREAK= IDLE=90 TIMEOUT= LOG= RESULTS= GUEST_WAIT=600
@@ -42,6 +42,7 @@ for p in ${PROFILES//,/ }; do
   [ -n "$BREAK" ] && cmdline="$cmdline xbt.break=$BREAK"
   # Benchmarks compare the cores, not the boot-time KUnit suites (the Rust kernel has more).
   [ "$MODE" = bench ] && cmdline="$cmdline kunit.enable=0"
+  [ "$MODE" = profile ] && cmdline="$cmdline kunit.enable=0 profile=2"
   echo "$cmdline" > "$P/guests/$g/cmdline"
   # KASAN and kmemleak kernels need more memory than the plain ones.
   grep -qE '^CONFIG_(KASAN|DEBUG_KMEMLEAK)=y' "$kout/.config" && echo 384 > "$P/guests/$g/memory"
@@ -78,7 +79,7 @@ timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" < /dev/null 2>&1 |
 qpid=$!
 # Progress on our stdout: harness events and test results only; the full console is in $LOG.
 show='xbt: (not ok|ok|1\.\.)|xbt-event:|=== \[dom0|xbt-harness'
-[ "$MODE" = bench ] && show='BENCH|=== \[dom0|xbt-harness'
+[ "$MODE" = bench ] || [ "$MODE" = profile ] && show='BENCH|=== \[dom0|xbt-harness'
 [ "$MODE" = demo ] && show='^ *[0-9.]+ \[[a-z]+-pv\] [^[]|=== \[dom0|xbt-harness'
 tail -n +1 -F --pid=$qpid "$LOG" 2>/dev/null | grep --line-buffered -E "$show" &
 tpid=$!

@@ -2,7 +2,8 @@
 /*
  * xbt-devbench: throughput through /dev/xen/xenbus, printed as "BENCH name value unit" lines.
  *
- * usage: xbt-devbench [SECONDS]   (per measurement, default 5)
+ * usage: xbt-devbench [SECONDS [local|read16]]   (per measurement, default 5; with a load
+ *        name, only that measurement)
  *
  *   dev.local_roundtrip.1      requests the device answers itself (a READ in a transaction the
  *                              file does not own -> ENOENT): the device's own overhead
@@ -252,6 +253,18 @@ int main(int argc, char **argv)
 	if (fd < 0 || xcall2(fd, XS_WRITE, 0, BASE "/k", "benchmark-value", true, &m)) {
 		printf("BENCH-ERROR setup\n");
 		return 1;
+	}
+	if (argc > 2) {
+		/* One load only, for scripts/profile.sh: "local" (1 client) or "read16". */
+		int local = !strcmp(argv[2], "local");
+
+		if (!local && strcmp(argv[2], "read16")) {
+			printf("BENCH-ERROR unknown load %s\n", argv[2]);
+			return 1;
+		}
+		bench(local ? "dev.local_roundtrip.1" : "dev.read.16",
+		      run_clients(local ? OP_LOCAL : OP_READ, local ? 1 : 16), "ops/s");
+		return 0;
 	}
 	bench("dev.local_roundtrip.1", run_clients(OP_LOCAL, 1), "ops/s");
 	bench("dev.local_roundtrip.1.switches_per_op", switches_per_op, "switches");
