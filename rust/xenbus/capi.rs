@@ -9,7 +9,7 @@
 //! functions (`xenbus_printf`, `xenbus_scanf`, `xenbus_gather`) are in the C glue, which formats
 //! and then calls these.
 
-use crate::{connection, request::WaitMode::Uninterruptible, xs::Store};
+use crate::{bytes, connection, request::WaitMode::Uninterruptible, xs::Store};
 use kernel::{bindings, prelude::*};
 
 fn store() -> Result<&'static Store> {
@@ -37,11 +37,10 @@ unsafe fn c_str<'a>(s: *const c_char) -> Result<&'a [u8]> {
 unsafe fn join(dir: *const c_char, node: *const c_char) -> Result<KVec<u8>> {
     // SAFETY: Per the function's contract.
     let (dir, node) = unsafe { (c_str(dir)?, c_str(node)?) };
-    let mut path = KVec::with_capacity(dir.len() + node.len() + 1, GFP_KERNEL)?;
-    path.extend_from_slice(dir, GFP_KERNEL)?;
+    let mut path = bytes::copy_with_room(dir, node.len() + 1)?;
     if !node.is_empty() {
         path.push(b'/', GFP_KERNEL)?;
-        path.extend_from_slice(node, GFP_KERNEL)?;
+        bytes::append(&mut path, node)?;
     }
     Ok(path)
 }
@@ -60,7 +59,7 @@ pub(crate) fn kmalloc_c_string_parts(parts: &[&[u8]]) -> Result<*const c_char> {
     let len = parts.iter().map(|p| p.len()).sum::<usize>();
     let mut v = KVec::with_capacity(len + 1, GFP_KERNEL)?;
     for p in parts {
-        v.extend_from_slice(p, GFP_KERNEL)?;
+        bytes::append(&mut v, p)?;
     }
     into_c_string(v).map(|p| p.cast_const())
 }

@@ -21,6 +21,7 @@
 //! `req_id` is dropped with a rate-limited message.
 
 use crate::{
+    bytes,
     ratelimit::{warn_ratelimited, RateLimit},
     request::{Completed, Reply, Request, WaitMode},
 };
@@ -456,13 +457,10 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         };
         self.stats.replies.fetch_add(1, Relaxed);
         // One spare byte: C-API callers NUL-terminate the reply in place instead of copying it.
-        let outcome = KVec::with_capacity(payload.len() + 1, GFP_KERNEL)
-            .and_then(|mut copy| copy.extend_from_slice(payload, GFP_KERNEL).map(|()| copy))
-            .map_err(|_| ENOMEM)
-            .map(|copy| Reply {
-                ty: header.ty,
-                payload: copy,
-            });
+        let outcome = bytes::copy_with_room(payload, 1).map(|copy| Reply {
+            ty: header.ty,
+            payload: copy,
+        });
         if let Completed::Orphaned(Some(reply)) = req.complete(outcome) {
             self.abort_orphaned_transaction(&req, &reply);
         }

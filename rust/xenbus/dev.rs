@@ -23,6 +23,7 @@
 //! may be freed later on the ring thread, which never blocks for it.
 
 use crate::{
+    bytes,
     ratelimit::{warn_ratelimited, RateLimit},
     request::{Reply, ReplySink, Request, WaitMode},
     watch::{without_nul, WatchSink, Watches},
@@ -92,6 +93,8 @@ struct ReadQueue {
     events: usize,
     outstanding: usize,
     dropped_events: u64,
+    /// Writers waiting in `reserve_reply` (reading a reply wakes them only if there are any).
+    space_waiters: u32,
 }
 
 struct UserWatch {
@@ -158,8 +161,7 @@ fn synthesized(ty: u32, hdr: &Header, body: &[u8]) -> Result<Queued> {
         tx_id: hdr.tx_id,
         len: body.len() as u32 + 1,
     };
-    let mut data = KVec::with_capacity(body.len() + 1, GFP_KERNEL)?;
-    data.extend_from_slice(body, GFP_KERNEL)?;
+    let mut data = bytes::copy_with_room(body, 1)?;
     data.push(0, GFP_KERNEL)?;
     Ok(Queued::new(h, data, false))
 }
@@ -180,6 +182,7 @@ impl XsFile {
                     events: 0,
                     outstanding: 0,
                     dropped_events: 0,
+                    space_waiters: 0,
                 }, "xenbus_rs_file_queue"),
                 readable: PollCondVarBox::new(c"xenbus_rs_file_readable", kernel::static_lock_class!())?,
                 space <- new_condvar!("xenbus_rs_file_space"),
@@ -198,7 +201,10 @@ impl XsFile {
             if nonblock {
                 return Err(EAGAIN);
             }
-            if self.space.wait_interruptible(&mut q) {
+            q.space_waiters += 1;
+            let interrupted = self.space.wait_interruptible(&mut q);
+            q.space_waiters -= 1;
+            if interrupted {
                 return Err(ERESTARTSYS);
             }
         }
@@ -365,8 +371,7 @@ impl XsFile {
             }
         }
         let submitted = (|| {
-            let mut payload = KVec::with_capacity(body.len(), GFP_KERNEL)?;
-            payload.extend_from_slice(body, GFP_KERNEL)?;
+            let payload = bytes::copy_with_room(body, 0)?;
             let sink: Arc<dyn ReplySink> = self.self_arc()?;
             self.store
                 .submit_user(hdr.ty, hdr.tx_id, payload, sink, hdr.req_id)
@@ -414,7 +419,9 @@ impl XsFile {
                     q.events -= 1;
                 } else {
                     q.outstanding = q.outstanding.saturating_sub(1);
-                    self.space.notify_all();
+                    if q.space_waiters > 0 {
+                        self.space.notify_all();
+                    }
                 }
             }
         }
@@ -576,10 +583,11 @@ impl WatchSink for XsFile {
         let mut body = KVec::new();
         let built = body
             .reserve(path.len() + token.len() + 2, GFP_KERNEL)
-            .and_then(|()| body.extend_from_slice(path, GFP_KERNEL))
-            .and_then(|()| body.push(0, GFP_KERNEL))
-            .and_then(|()| body.extend_from_slice(token, GFP_KERNEL))
-            .and_then(|()| body.push(0, GFP_KERNEL));
+            .map_err(Error::from)
+            .and_then(|()| bytes::append(&mut body, path))
+            .and_then(|()| body.push(0, GFP_KERNEL).map_err(Error::from))
+            .and_then(|()| bytes::append(&mut body, token))
+            .and_then(|()| body.push(0, GFP_KERNEL).map_err(Error::from));
         if built.is_err() {
             warn_ratelimited!(self.limit, "dropped a watch event: out of memory\n");
             return;

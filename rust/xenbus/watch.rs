@@ -18,6 +18,7 @@
 //! that very callback, which may unregister its own watch.
 
 use crate::{
+    bytes,
     comms::EventSink,
     ratelimit::{warn_ratelimited, RateLimit},
     thread::{self, ThreadBody},
@@ -420,9 +421,9 @@ impl Watches {
             return;
         }
         // Capacity was reserved above, so these cannot fail.
-        let _ = data.extend_from_slice(path, GFP_KERNEL);
+        let _ = bytes::append(&mut data, path);
         let _ = data.push(0, GFP_KERNEL);
-        let _ = data.extend_from_slice(tok, GFP_KERNEL);
+        let _ = bytes::append(&mut data, tok);
         let _ = data.push(0, GFP_KERNEL);
         let event = Event {
             slot,

@@ -12,11 +12,13 @@
 //!   for a store that comes after boot (dom0less);
 //! - [`connection`]: bring-up, the I/O thread, interrupt, suspend/resume;
 //! - [`bus`]: the `xen` frontend bus; [`client`]: helpers for frontend drivers;
+//! - [`bytes`]: byte vectors copied with `memcpy`;
 //! - [`capi`]: the C ABI of `include/xen/xenbus.h` (plus `xenbus_rs_glue.c` for variadics,
 //!   initcalls and the notifier chain);
 //! - the wire protocol itself is `kernel::xen::xenstore::proto`, shared with host tests.
 
 mod bus;
+mod bytes;
 mod capi;
 mod client;
 mod comms;

@@ -7,6 +7,7 @@
 //! in flight and open kernel transactions, so that `xs_suspend` can wait for them to finish.
 
 use crate::{
+    bytes,
     comms::{Engine, Peer},
     ratelimit::{warn_ratelimited, RateLimit},
     request::{Reply, ReplySink, Request, WaitMode},
@@ -98,7 +99,8 @@ impl Gate {
     fn exit(&self, release: u32) {
         let mut st = self.state.lock();
         st.users = st.users.saturating_sub(release);
-        if st.users == 0 {
+        // Only a suspend waits for the count to reach zero (and requests wait only during one).
+        if st.users == 0 && st.suspending {
             self.changed.notify_all();
         }
     }
@@ -163,7 +165,7 @@ impl Store {
     /// Sends `req` in transaction `tx` and returns the reply payload.
     pub(crate) fn call(&self, req: &wire::Request<'_>, tx: u32, mode: WaitMode) -> XsResult {
         let ty = req.msg_type();
-        let mut payload = KVec::from_elem(0u8, req.payload_len(), GFP_KERNEL)?;
+        let mut payload = bytes::zeroed(req.payload_len())?;
         req.encode_payload(&mut payload).map_err(|_| EINVAL)?;
         self.call_raw(ty, tx, payload, mode, true)
     }
@@ -358,7 +360,7 @@ impl Store {
                     Some(_) => {}
                 }
                 for child in part.children {
-                    all.extend_from_slice(child, GFP_KERNEL)?;
+                    bytes::append(&mut all, child)?;
                     all.push(0, GFP_KERNEL)?;
                 }
                 if all.len() > MAX_TOTAL {
