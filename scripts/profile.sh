@@ -4,13 +4,8 @@
 # /proc/profile: no PMU needed, which Xen PV under TCG lacks) and prints the top functions of
 # each load. A diagnostic for the benchmark, not a measurement of it.
 source "$(dirname "$0")/lib/common.sh"
-"$XBRS_TOP/scripts/deps.sh"
-"$XBRS_TOP/scripts/xen/image.sh"
-for p in c-perf rust-perf; do "$XBRS_TOP/scripts/kernel.sh" build "$p"; done
-mkdir -p "$XBRS_CACHE/logs"
-log_file=$XBRS_CACHE/logs/profile-$(date +%Y%m%d-%H%M%S).log
-"$XBRS_TOP/scripts/xen/run.sh" --profiles c-perf,rust-perf --mode profile --log "$log_file" >/dev/null || true
-python3 - "$log_file" "$XBRS_CACHE/build" "${TOP:-25}" <<'PY'
+run_perf_guests profile
+python3 - "$PERF_LOG" "$XBRS_CACHE/build" "${TOP:-25}" <<'PY'
 import bisect, collections, re, sys
 log, build, top = sys.argv[1], sys.argv[2], int(sys.argv[3])
 samples = collections.defaultdict(collections.Counter)  # (core, label) -> bucket -> count
@@ -61,4 +56,4 @@ for label in sorted({l for _, l in samples}):
         for name, n in funcs.most_common(top):
             print(f"  {100 * n / total:5.1f}%  {n:6}  {name}")
 PY
-echo "log: $log_file"
+echo "log: $PERF_LOG"

@@ -65,3 +65,15 @@ hash_inputs() {
   (cd "$XBRS_TOP" && find "$@" -type f -print0 2>/dev/null | LC_ALL=C sort -z |
      xargs -0 sha256sum | sha256sum | cut -c1-16)
 }
+
+# make bench / make profile: builds the c-perf and rust-perf kernels and boots both guests in
+# one QEMU run in MODE; the serial log is in $PERF_LOG.
+run_perf_guests() { # MODE
+  "$XBRS_TOP/scripts/deps.sh"
+  "$XBRS_TOP/scripts/xen/image.sh"
+  local p
+  for p in c-perf rust-perf; do "$XBRS_TOP/scripts/kernel.sh" build "$p"; done
+  mkdir -p "$XBRS_CACHE/logs"
+  PERF_LOG=$XBRS_CACHE/logs/$1-$(date +%Y%m%d-%H%M%S).log
+  "$XBRS_TOP/scripts/xen/run.sh" --profiles c-perf,rust-perf --mode "$1" --log "$PERF_LOG" >/dev/null || true
+}
