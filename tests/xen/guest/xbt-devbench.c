@@ -19,7 +19,7 @@
  *                              agent's pipelined flood; distinct nodes, or xenstored merges
  *                              events); also how many of them were delivered
  *
- * Run only on request (xbt.bench=1 on the guest kernel command line, see t-85-bench.sh): the
+ * Run only by make bench (tests/xen/guest/bench-dev.sh) and make profile (profile.sh): the
  * numbers depend on the machine, so this is never a timed test.
  */
 #include <pthread.h>
