@@ -23,7 +23,7 @@ P=$W/stage1/payload
 mkdir -p "$P/harness" "$W/stage1"
 cp -a "$XEN_DIR/dom0-stage1/." "$W/stage1/"
 cp "$XBRS_TOP/tests/xen/dom0/stage1-init" "$W/stage1/init"
-cp "$XBRS_TOP/tests/xen/dom0/init" "$XBRS_TOP/tests/xen/dom0/agent.sh" "$XBRS_TOP/tests/xen/dom0/vif-xbt" "$P/harness/"
+cp "$XBRS_TOP"/tests/xen/dom0/{init,agent.sh,block-xbt,vif-xbt,xs-writes} "$P/harness/"
 # dom0 helper programs: built here against the same libxenstore as dom0's (checked by guest-image.sh).
 for src in "$XBRS_TOP"/tests/xen/dom0/*.c; do
   [ -e "$src" ] || continue

@@ -416,10 +416,11 @@ static void xs_live_unwatch_stops_events(struct kunit *test)
 }
 
 /*
- * Stress: 8 kernel threads x 2000 mixed operations (write, read back, directory, rm,
- * transactions retried on EAGAIN) on their own subtrees, while dom0 writes a watched node
- * 300 times. No operation may fail and every one of dom0's writes must produce a watch event
- * (300 is far below the per-watch cap).
+ * Stress: 8 kernel threads x 2000 mixed operations (see stress_fn; transactions retried on
+ * EAGAIN) on their own subtrees, while dom0 writes 300 nodes below a watched one, ~10 ms apart,
+ * from one process. No operation may fail and every one of dom0's writes must produce a watch
+ * event (300 is far below the per-watch cap; distinct nodes, because xenstored merges identical
+ * events still queued for a domain).
  */
 #define STRESS_THREADS 8
 #define STRESS_OPS 2000
@@ -442,24 +443,70 @@ static void stress_fail(struct stress_thread *st, const char *op, int err)
 	}
 }
 
+/* One transaction writing two nodes and reading one back inside, retried on EAGAIN. */
+static int stress_transaction(struct stress_thread *st, const char *dir, unsigned int i)
+{
+	char node[16], val[32];
+	unsigned int attempts;
+	int err = 0;
+
+	snprintf(val, sizeof(val), "%u-tx%u", st->id, i);
+	for (attempts = 0; attempts < 100; attempts++) {
+		struct xenbus_transaction t;
+		char *got;
+
+		err = xenbus_transaction_start(&t);
+		if (err)
+			return err;
+		snprintf(node, sizeof(node), "t%u", i % 4);
+		err = xenbus_write(t, dir, node, val);
+		if (!err)
+			err = xenbus_write(t, dir, "t-last", node);
+		if (!err) {
+			got = xenbus_read(t, dir, node, NULL);
+			if (IS_ERR(got)) {
+				err = PTR_ERR(got);
+			} else {
+				if (strcmp(got, val))
+					err = -EIO;
+				kfree(got);
+			}
+		}
+		if (err) {
+			xenbus_transaction_end(t, true);
+			return err;
+		}
+		err = xenbus_transaction_end(t, false);
+		if (err != -EAGAIN)
+			return err;
+		st->eagain++;
+	}
+	return err;
+}
+
+/*
+ * A mix of ten: write and read back, read, directory, rm, transaction, scanf, exists, read,
+ * directory, gather. While any transaction is open, xenstored rate-limits a guest's writes
+ * outside transactions and its commits to ~200/s (WRL_RATE in xenstored_domain.c): their number
+ * sets this test's duration, so they are three in ten.
+ */
 static int stress_fn(void *data)
 {
 	struct stress_thread *st = data;
-	char dir[64], node[16], val[32];
-	unsigned int i;
+	char dir[64], node[16], val[32], *got;
+	unsigned int i, n, v;
+	int err;
 
 	snprintf(dir, sizeof(dir), BASE "/stress/t%u", st->id);
+	snprintf(val, sizeof(val), "%u", st->id);
+	err = xenbus_write(XBT_NIL, dir, "anchor", val);
+	if (err)
+		stress_fail(st, "anchor", err);
 	for (i = 0; i < STRESS_OPS; i++) {
-		unsigned int k = i % 16;
-		int err;
-
-		snprintf(node, sizeof(node), "k%u", k);
-		snprintf(val, sizeof(val), "%u-%u", st->id, i);
-		switch (i % 5) {
+		snprintf(node, sizeof(node), "k%u", i % 16);
+		switch (i % 10) {
 		case 0:
-		case 1: {
-			char *got;
-
+			snprintf(val, sizeof(val), "%u-%u", st->id, i);
 			err = xenbus_write(XBT_NIL, dir, node, val);
 			if (err) {
 				stress_fail(st, "write", err);
@@ -467,21 +514,33 @@ static int stress_fn(void *data)
 			}
 			got = xenbus_read(XBT_NIL, dir, node, NULL);
 			if (IS_ERR(got)) {
-				stress_fail(st, "read", PTR_ERR(got));
+				stress_fail(st, "read back", PTR_ERR(got));
 			} else {
 				if (strcmp(got, val))
 					stress_fail(st, "read back", -EIO);
 				kfree(got);
 			}
 			break;
-		}
-		case 2: {
-			unsigned int n;
+		case 1:
+		case 7:
+			got = xenbus_read(XBT_NIL, dir, "anchor", NULL);
+			if (IS_ERR(got)) {
+				stress_fail(st, "read", PTR_ERR(got));
+			} else {
+				if (kstrtouint(got, 10, &v) || v != st->id)
+					stress_fail(st, "read", -EIO);
+				kfree(got);
+			}
+			break;
+		case 2:
+		case 8: {
 			char **d = xenbus_directory(XBT_NIL, dir, "", &n);
 
 			if (IS_ERR(d))
 				stress_fail(st, "directory", PTR_ERR(d));
-			else
+			else if (!n)
+				stress_fail(st, "directory", -ENOENT);
+			if (!IS_ERR(d))
 				kfree(d);
 			break;
 		}
@@ -490,28 +549,24 @@ static int stress_fn(void *data)
 			if (err)
 				stress_fail(st, "rm", err);
 			break;
-		case 4: {
-			struct xenbus_transaction t;
-			unsigned int attempts;
-
-			for (attempts = 0; attempts < 100; attempts++) {
-				err = xenbus_transaction_start(&t);
-				if (err)
-					break;
-				err = xenbus_write(t, dir, node, val);
-				if (err) {
-					xenbus_transaction_end(t, true);
-					break;
-				}
-				err = xenbus_transaction_end(t, false);
-				if (err != -EAGAIN)
-					break;
-				st->eagain++;
-			}
+		case 4:
+			err = stress_transaction(st, dir, i);
 			if (err)
 				stress_fail(st, "transaction", err);
 			break;
-		}
+		case 5:
+			if (xenbus_scanf(XBT_NIL, dir, "anchor", "%u", &v) != 1 || v != st->id)
+				stress_fail(st, "scanf", -EIO);
+			break;
+		case 6:
+			if (!xenbus_exists(XBT_NIL, dir, "anchor"))
+				stress_fail(st, "exists", -ENOENT);
+			break;
+		case 9:
+			err = xenbus_gather(XBT_NIL, dir, "anchor", "%u", &v, NULL);
+			if (err || v != st->id)
+				stress_fail(st, "gather", err ?: -EIO);
+			break;
 		}
 	}
 	complete(&st->done);
@@ -523,7 +578,7 @@ static void xs_live_stress_8x2000_with_dom0(struct kunit *test)
 	struct stress_thread *threads = kunit_kcalloc(test, STRESS_THREADS, sizeof(*threads), GFP_KERNEL);
 	struct recorded_watch *w = kunit_kzalloc(test, sizeof(*w), GFP_KERNEL);
 	unsigned int i, errors = 0, eagain = 0, events;
-	unsigned long end;
+	unsigned long end, start, threads_done, dom0_done;
 
 	require_harness(test);
 	KUNIT_ASSERT_NOT_NULL(test, threads);
@@ -537,6 +592,7 @@ static void xs_live_stress_8x2000_with_dom0(struct kunit *test)
 	spin_unlock(&w->lock);
 	KUNIT_ASSERT_EQ(test, dom0_do(test, "bgwrite %s/stress/dom0 %u %s/stress/dom0-done", BASE,
 				       STRESS_DOM0_WRITES, BASE), 0);
+	start = jiffies;
 	for (i = 0; i < STRESS_THREADS; i++) {
 		struct task_struct *task;
 
@@ -553,6 +609,7 @@ static void xs_live_stress_8x2000_with_dom0(struct kunit *test)
 			kunit_info(test, "thread %u: %u errors, first %s: %d\n", i,
 				   threads[i].errors, threads[i].first_op, threads[i].first_err);
 	}
+	threads_done = jiffies;
 	KUNIT_EXPECT_EQ(test, errors, 0U);
 	/* dom0's writes: wait for its done marker, then for the last events to be delivered. */
 	end = jiffies + 120 * HZ;
@@ -560,6 +617,7 @@ static void xs_live_stress_8x2000_with_dom0(struct kunit *test)
 		msleep(100);
 	KUNIT_ASSERT_TRUE_MSG(test, xenbus_exists(XBT_NIL, BASE "/stress", "dom0-done"),
 			      "dom0 did not finish its writes");
+	dom0_done = jiffies;
 	KUNIT_EXPECT_EQ(test, xenbus_read_unsigned(BASE "/stress", "dom0-done", 0), STRESS_DOM0_WRITES);
 	end = jiffies + 30 * HZ;
 	do {
@@ -571,8 +629,9 @@ static void xs_live_stress_8x2000_with_dom0(struct kunit *test)
 		msleep(50);
 	} while (time_before(jiffies, end));
 	recorded_watch_unregister(w);
-	kunit_info(test, "%u ops by %u threads, %u EAGAIN retries, %u watch events for %u dom0 writes\n",
-		   STRESS_THREADS * STRESS_OPS, STRESS_THREADS, eagain, events, STRESS_DOM0_WRITES);
+	kunit_info(test, "%u ops by %u threads in %u ms, %u EAGAIN retries, %u watch events for %u dom0 writes (done after %u ms)\n",
+		   STRESS_THREADS * STRESS_OPS, STRESS_THREADS, jiffies_to_msecs(threads_done - start),
+		   eagain, events, STRESS_DOM0_WRITES, jiffies_to_msecs(dom0_done - start));
 	KUNIT_EXPECT_EQ(test, events, STRESS_DOM0_WRITES);
 	xenbus_rm(XBT_NIL, BASE, "stress");
 }

@@ -4,11 +4,13 @@
 #   write PATH VALUE...   rm PATH   chmod PATH PERM...   mkdev TYPE ID [BACKEND_ID]   rmdev TYPE ID
 #   mkbe TYPE ID STATE   bestate TYPE ID STATE   rmbe TYPE ID   (a scripted backend: nodes only)
 #   chwrite PATH N VALUE  (write VALUE N times quickly; provokes watch storms)
-#   bgwrite PATH N DONE   (in the background: write PATH N times, then DONE=N; acks at once)
+#   bgwrite PATH N DONE   (in the background: write PATH/0 .. PATH/N-1, ~10 ms apart, then DONE=N;
+#                          acks at once)
 #   checkpoint            (xl save -c: the guest suspends, a snapshot is written, the guest resumes
 #                          in place, i.e. its suspend is cancelled)
 #   blkattach VDEV / blkdetach VDEV   (xl block-attach/-detach of the guest's hot-plug disk)
 domid=$1
+here=$(dirname "$0")
 home=/local/domain/$domid
 base=$home/data/xbt
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$home/$1" ;; esac; }
@@ -32,26 +34,7 @@ xenstore-watch "$base/req" | while read -r _; do
   case $cmd in
     flood)
       read -r n v <<< "$rest"
-      perl -e '
-        use strict; use IO::Socket::UNIX;
-        my ($path, $n, $v, $sock) = @ARGV;
-        my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $sock) or die "$sock: $!\n";
-        for (my $i = 0; $i < $n; $i += 100) {
-          my $k = $n - $i < 100 ? $n - $i : 100;
-          my $out = "";
-          for my $j ($i .. $i + $k - 1) {
-            my $body = "$path/$j\0$v";
-            $out .= pack("V4", 11, $j, 0, length $body) . $body;   # XS_WRITE
-          }
-          print $s $out or die "write: $!\n";
-          for (1 .. $k) {
-            read($s, my $h, 16) == 16 or die "short reply\n";
-            my ($type, $req, $tx, $len) = unpack("V4", $h);
-            my $body = "";
-            read($s, $body, $len) == $len or die "short reply\n" if $len;
-            die "xenstored: $body\n" if $type == 16;                 # XS_ERROR
-          }
-        }' "$(abspath "$a1")" "$n" "$v" "${XENSTORED_RUNDIR:-/var/run/xenstored}/socket" ;;
+      $here/xs-writes "$(abspath "$a1")" "$n" "$v" 100 0 1 >/dev/null ;;
     quota)
       # The value before our first change is kept for the whole dom0 boot.
       xsc=/usr/lib/xen-4.17/bin/xenstore-control saved=/run/xbt-quota-$a1 q=$rest held=0
@@ -84,7 +67,8 @@ xenstore-watch "$base/req" | while read -r _; do
     chwrite) read -r n v <<< "$rest"; p=$(abspath "$a1"); for ((i = 0; i < n; i++)); do xenstore-write "$p" "$v$i"; done ;;
     bgwrite)
       read -r n done <<< "$rest"; p=$(abspath "$a1"); d=$(abspath "$done")
-      ( for ((i = 0; i < n; i++)); do xenstore-write "$p" "dom0-$i" || break; done; xenstore-write "$d" "$i" ) & ;;
+      # One write every 10 ms or so, spread over the guest's stress run.
+      ( i=$($here/xs-writes "$p" "$n" dom0 1 10 1); xenstore-write "$d" "${i:-0}" ) & ;;
     checkpoint)
       name=$(xenstore-read "$home/name")
       /usr/lib/xen-4.17/bin/xl save -c "$name" /var/lib/xen/checkpoint-$name.img > /run/xbt-checkpoint.log 2>&1
@@ -92,7 +76,7 @@ xenstore-watch "$base/req" | while read -r _; do
       rm -f /var/lib/xen/checkpoint-$name.img; (exit $r) ;;
     blkattach)
       name=$(xenstore-read "$home/name")
-      /usr/lib/xen-4.17/bin/xl block-attach "$name" "format=raw, vdev=$a1, access=rw, target=/run/xbt/hotplug-$name.img" ;;
+      /usr/lib/xen-4.17/bin/xl block-attach "$name" "format=raw, vdev=$a1, access=rw, backendtype=phy, script=$here/block-xbt, target=/run/xbt/hotplug-$name.img" ;;
     blkdetach)
       name=$(xenstore-read "$home/name")
       /usr/lib/xen-4.17/bin/xl block-detach "$name" "$a1" ;;
