@@ -276,12 +276,21 @@ XBT_UNUSED static void ck_ok(struct check *c)
 	c->n++;
 }
 
+/* When the previous verdict was printed: each INFO line says where a suite's time went. */
+static double ck_last;
+__attribute__((constructor)) static void ck_clock_start(void)
+{
+	ck_last = now();
+}
+
 /* Prints the verdict; info (may be NULL) goes on an INFO line. Returns whether it passed. */
 XBT_UNUSED static bool ck_done(struct check *c, const char *fmt, ...)
 {
+	double t = now(), took = t - ck_last;
 	char info[300] = "";
 	va_list ap;
 
+	ck_last = t;
 	if (fmt) {
 		va_start(ap, fmt);
 		vsnprintf(info, sizeof(info), fmt, ap);
@@ -293,8 +302,8 @@ XBT_UNUSED static bool ck_done(struct check *c, const char *fmt, ...)
 	else if (!c->n)
 		printf("FAIL %s: no checks ran\n", c->name);
 	else
-		printf("INFO %s: %lu checks%s%s\nPASS %s\n", c->name, c->n, info[0] ? "; " : "", info,
-		       c->name);
+		printf("INFO %s: %lu checks in %.1f s%s%s\nPASS %s\n", c->name, c->n, took,
+		       info[0] ? "; " : "", info, c->name);
 	fflush(stdout);
 	return c->n && !c->fails;
 }
