@@ -34,15 +34,24 @@ xs_watches() { xenstore-read data/xbt/quota | tr '|' '\n' | awk '$1 == "watches"
 same_watches() { dom0 quotaget && [ "$(xs_watches)" = "$1" ]; }
 watches_before=
 dom0 quotaget && watches_before=$(xs_watches)
-ok=0
+# Where the time goes (uptime in centiseconds, no process): dom0's xl against the guest's side.
+cs() { local u; read -r u _ < /proc/uptime; echo "${u%.*}${u#*.}"; }
+ok=0 t_att=0 t_seen=0 t_det=0 t_gone=0
 for i in $(seq 20); do
+  t0=$(cs)
   dom0 blkattach xvdc || { echo "attach $i: agent failed"; break; }
+  t1=$(cs)
   wait_for 20 test -b /dev/xvdc || { echo "attach $i: /dev/xvdc did not appear"; break; }
+  t2=$(cs)
   dom0 blkdetach xvdc || { echo "detach $i: agent failed"; break; }
+  t3=$(cs)
   wait_for 20 test ! -e /sys/bus/xen/devices/vbd-51744 || { echo "detach $i: vbd-51744 still there"; break; }
   wait_for 5 test ! -b /dev/xvdc || { echo "detach $i: /dev/xvdc still there"; break; }
+  t4=$(cs)
+  t_att=$((t_att + t1 - t0)) t_seen=$((t_seen + t2 - t1)) t_det=$((t_det + t3 - t2)) t_gone=$((t_gone + t4 - t3))
   ok=$((ok + 1))
 done
+xbt_diag "attach/detach x$ok (centiseconds): xl block-attach $t_att, then /dev/xvdc $t_seen; xl block-detach $t_det, then gone $t_gone"
 xbt_eq "frontend.blkfront.attach_detach_20_cycles" "$ok" 20
 xbt_eq "frontend.bus.no_leaked_devices" "$(ls /sys/bus/xen/devices | grep -c '^vbd-')" 2
 if [ -z "$watches_before" ]; then
