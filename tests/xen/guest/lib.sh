@@ -19,6 +19,27 @@ xbt_eq() {
   if [ "$2" = "$3" ]; then xbt_ok "$1"; else xbt_fail "$1" "got '$2', want '$3'"; fi
 }
 
+# Grant references this domain can still allocate (tests/kunit/xbt_grants.c); empty if unknown.
+xbt_grants_available() {
+  [ -e /sys/kernel/debug/xbt_grants/available ] ||
+    insmod "$(find /lib/modules -name xbt_grants.ko | head -n 1)" 2>/dev/null
+  cat /sys/kernel/debug/xbt_grants/available 2>/dev/null
+}
+# xbt_no_grant_leak NAME BEFORE: passes once as many grants are available as BEFORE. Grants a
+# backend still maps when the frontend ends its access are freed later by the grant table's
+# deferred work (retried every second), so this waits up to 15 s.
+xbt_no_grant_leak() {
+  local name=$1 before=$2 now i=0
+  if [ -z "$before" ]; then xbt_fail "$name" "no grant count (xbt_grants.ko)"; return; fi
+  while :; do
+    now=$(xbt_grants_available)
+    [ "$now" = "$before" ] && { xbt_ok "$name"; return; }
+    [ $i -ge 30 ] && break
+    sleep 0.5; i=$((i + 1))
+  done
+  xbt_fail "$name" "$before grant references available before, ${now:-?} after"
+}
+
 # Results of programs that print "PASS name", "FAIL name: why", "SKIP name: why" lines.
 xbt_import() {
   local prefix=$1 line

@@ -2,7 +2,8 @@
 # real blkback in dom0: it connects through a granted ring and an event channel, reads sector 0 of
 # the guest's disk (dom0 wrote "XBT-DISK-<guest name>" there) and disconnects when unbound. Then 20 more
 # insmod/rmmod rounds, each of which must connect, read the same bytes and leave the device Closed
-# and unbound, with nothing left behind (interrupts, sysfs; kmemleak is checked by t-90).
+# and unbound, with nothing left behind (interrupts, sysfs, grant references; kmemleak is checked
+# by t-90).
 # Both xenbus cores hold a reference to a frontend's module while it is bound to a device (as for
 # xen-blkfront), so each round unbinds the devices through sysfs before rmmod. The sample binds
 # every vbd of the guest (xvda and the ext4 disk xvdb); xvda is the one with the known sector 0.
@@ -19,26 +20,43 @@ vbd_reads() { dmesg | grep -c "$vbd_ok"; }
 vbd_last() { dmesg | grep "$vbd_ok" | tail -n 1 | sed "s/.*$vbd_ok//"; }
 vbd_irqs() { grep -c "$vbd_mod" /proc/interrupts; }
 # What a round must leave behind: the device unbound, Closed on both ends, no interrupt, no module.
+# (Shell builtins where they do: every process costs tens of ms in this kernel, 20 rounds.)
 vbd_idle_state() {
-  echo "driver=$(readlink $vbd_sys/driver 2>/dev/null)"
-  echo "front=$(xenstore-read $vbd_node/state 2>&1) back=$(xenstore-read $vbd_backend/state 2>&1)"
-  echo "irqs=$(vbd_irqs) module=$(test -d /sys/module/$vbd_mod && echo loaded)"
-  echo "devices=$(ls /sys/bus/xen/devices | tr '\n' ' ')"
+  local d devs=
+  [ -e $vbd_sys/driver ] && echo "driver=$(readlink $vbd_sys/driver)" || echo "driver="
+  echo "states=$(xenstore-read $vbd_node/state $vbd_backend/state 2>&1 | tr '\n' ' ')"
+  echo "irqs=$(vbd_irqs)"
+  [ -d /sys/module/$vbd_mod ] && echo "module=loaded" || echo "module="
+  for d in /sys/bus/xen/devices/*; do devs="$devs ${d##*/}"; done
+  echo "devices=$devs"
 }
 
 vbd_unbind_all() { local d; for d in $vbd_all; do echo $d > $vbd_unbind || return 1; done; }
 vbd_unload() { vbd_unbind_all; rmmod $vbd_mod; }
 
+# vbd_connected: wait (at most 10 s) until the sample says Connected, which it does after its read.
+vbd_connected() {
+  local st= i=0
+  while [ $i -lt 200 ]; do
+    read -r st < $vbd_sys/state 2>/dev/null
+    [ "$st" = Connected ] && return 0
+    sleep 0.05; i=$((i + 1))
+  done
+  return 1
+}
+
 # vbd_round N: insmod, check the read and the connection, rmmod, check the device is closed.
+# VBD_READS counts the reads logged so far.
 vbd_round() {
-  local before got i
-  before=$(vbd_reads)
+  local log got
   insmod "$vbd_ko" || { echo "round $1: insmod failed"; return 1; }
-  i=0; while [ "$(vbd_reads)" -le "$before" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-  got=$(vbd_last)
-  [ "$(vbd_reads)" -gt "$before" ] || { echo "round $1: no read logged"; vbd_unload; return 1; }
+  vbd_connected || { echo "round $1: not Connected within 10 s"; vbd_unload; return 1; }
+  log=$(dmesg | grep "$vbd_ok")
+  got=$(echo "$log" | grep -c .)
+  [ "$got" -gt "$VBD_READS" ] || { echo "round $1: no read logged"; vbd_unload; return 1; }
+  VBD_READS=$got got=${log##*"$vbd_ok"}
   [ "$got" = "$vbd_want" ] || { echo "round $1: read '$got', want '$vbd_want'"; vbd_unload; return 1; }
-  [ "$(xenstore-read $vbd_node/state)" = 4 ] || { echo "round $1: frontend not Connected"; vbd_unload; return 1; }
+  [ "$(xenstore-read $vbd_node/state)" = 4 ] || { echo "round $1: frontend not Connected in xenstore"; vbd_unload; return 1; }
   [ "$(vbd_irqs)" = $vbd_n ] || { echo "round $1: $(vbd_irqs) event channel interrupts, want $vbd_n"; vbd_unload; return 1; }
   vbd_unbind_all || { echo "round $1: unbind failed"; return 1; }
   rmmod $vbd_mod || { echo "round $1: rmmod failed"; return 1; }
@@ -53,6 +71,7 @@ elif [ -e "$vbd_sys/driver" ]; then
   xbt_fail "rust_frontend.device" "vbd-51712 is already bound to $(readlink $vbd_sys/driver)"
 else
   xbt_eq "rust_frontend.backend_initwait" "$(xenstore-read $vbd_backend/state)" 2
+  grants_before=$(xbt_grants_available)
   before=$(vbd_reads)
   if insmod "$vbd_ko"; then
     xbt_ok "rust_frontend.insmod"
@@ -73,17 +92,18 @@ else
     vbd_idle=$(vbd_idle_state)
     echo "$vbd_idle" | sed 's/^/  idle: /'
     xbt_eq "rust_frontend.no_irq_left" "$(vbd_irqs)" 0
-    n=0 err=
+    n=0 err= VBD_READS=$(vbd_reads)
     while [ $n -lt 20 ]; do
       n=$((n + 1))
-      err=$(vbd_round $n 2>&1) || break
-      err=
+      # Not in $(...): VBD_READS must advance in this shell.
+      vbd_round $n > /tmp/vbd-round.out 2>&1 || { err=$(cat /tmp/vbd-round.out); [ -n "$err" ] || err="round $n failed"; break; }
     done
     if [ -z "$err" ]; then xbt_ok "rust_frontend.rebind_20_rounds"; else
       dmesg | grep -E "$vbd_mod|vbd-51712" | tail -n 20
       xbt_fail "rust_frontend.rebind_20_rounds" "$(echo "$err" | tail -n 1)"
     fi
     xbt_eq "rust_frontend.reads_logged" "$(vbd_reads)" "$((before + 21))"
+    xbt_no_grant_leak "rust_frontend.no_leaked_grants" "$grants_before"
   else
     xbt_fail "rust_frontend.insmod" "insmod $vbd_ko failed"
   fi

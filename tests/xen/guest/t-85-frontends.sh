@@ -26,9 +26,9 @@ else
 fi
 xbt_eq "frontend.blkfront.xvda_magic" "$(dd if=/dev/xvda bs=9 count=1 2>/dev/null)" "XBT-DISK-"
 
-# --- runtime attach/detach of a third disk, 20 times: appears and disappears every time, and
+# --- runtime attach/detach of a third disk, 20 times: appears and disappears every time,
 # xenstored holds as many watches for this domain afterwards as before (each device's backend
-# watch is unregistered when it goes).
+# watch is unregistered when it goes), and as many grant references are free as before.
 # (dom0 requests run in this shell, never in $(...): their sequence numbers must advance here.)
 xs_watches() { xenstore-read data/xbt/quota | tr '|' '\n' | awk '$1 == "watches" {print $3}'; }
 same_watches() { dom0 quotaget && [ "$(xs_watches)" = "$1" ]; }
@@ -36,6 +36,7 @@ watches_before=
 dom0 quotaget && watches_before=$(xs_watches)
 # Where the time goes (uptime in centiseconds, no process): dom0's xl against the guest's side.
 cs() { local u; read -r u _ < /proc/uptime; echo "${u%.*}${u#*.}"; }
+grants_before=$(xbt_grants_available)
 ok=0 t_att=0 t_seen=0 t_det=0 t_gone=0
 for i in $(seq 20); do
   t0=$(cs)
@@ -54,6 +55,9 @@ done
 xbt_diag "attach/detach x$ok (centiseconds): xl block-attach $t_att, then /dev/xvdc $t_seen; xl block-detach $t_det, then gone $t_gone"
 xbt_eq "frontend.blkfront.attach_detach_20_cycles" "$ok" 20
 xbt_eq "frontend.bus.no_leaked_devices" "$(ls /sys/bus/xen/devices | grep -c '^vbd-')" 2
+# run.sh --break grant-leak: one grant reference taken and kept, which this check must see.
+grep -q 'xbt.break=grant-leak' /proc/cmdline && echo 1 > /sys/kernel/debug/xbt_grants/leak
+xbt_no_grant_leak "frontend.blkfront.no_leaked_grants" "$grants_before"
 if [ -z "$watches_before" ]; then
   xbt_fail "frontend.bus.no_leaked_xenstore_watches" "could not read xenstored's watch count for this domain"
 elif wait_for 5 same_watches "$watches_before"; then
