@@ -20,7 +20,6 @@ vbd_reads() { dmesg | grep -c "$vbd_ok"; }
 vbd_last() { dmesg | grep "$vbd_ok" | tail -n 1 | sed "s/.*$vbd_ok//"; }
 vbd_irqs() { grep -c "$vbd_mod" /proc/interrupts; }
 # What a round must leave behind: the device unbound, Closed on both ends, no interrupt, no module.
-# (Shell builtins where they do: every process costs tens of ms in this kernel, 20 rounds.)
 vbd_idle_state() {
   local d devs=
   [ -e $vbd_sys/driver ] && echo "driver=$(readlink $vbd_sys/driver)" || echo "driver="
