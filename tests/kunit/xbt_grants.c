@@ -12,6 +12,7 @@
 #include <linux/debugfs.h>
 #include <linux/limits.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <xen/grant_table.h>
 #include <xen/xen.h>
 

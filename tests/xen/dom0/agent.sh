@@ -3,7 +3,6 @@
 # with dom0's privileges and answer "SEQ RC" in data/xbt/ack. Relative paths are the guest's.
 #   write PATH VALUE...   rm PATH   chmod PATH PERM...   mkdev TYPE ID [BACKEND_ID]   rmdev TYPE ID
 #   mkbe TYPE ID STATE   bestate TYPE ID STATE   rmbe TYPE ID   (a scripted backend: nodes only)
-#   chwrite PATH N VALUE  (write VALUE N times quickly; provokes watch storms)
 #   bgwrite PATH N DONE   (in the background: write PATH/0 .. PATH/N-1, ~10 ms apart, then DONE=N;
 #                          acks at once)
 #   checkpoint            (xl save -c: the guest suspends, a snapshot is written, the guest resumes
@@ -64,7 +63,6 @@ xenstore-watch "$base/req" | while read -r _; do
       xenstore-write "/local/domain/0/backend/$a1/$domid/$id/state" "$st" ;;
     rmbe) xenstore-rm "/local/domain/0/backend/$a1/$domid/$rest" ;;
     rmdev) xenstore-rm "$home/device/$a1/$rest" ;;
-    chwrite) read -r n v <<< "$rest"; p=$(abspath "$a1"); for ((i = 0; i < n; i++)); do xenstore-write "$p" "$v$i"; done ;;
     bgwrite)
       read -r n done <<< "$rest"; p=$(abspath "$a1"); d=$(abspath "$done")
       # One write every 10 ms or so, spread over the guest's stress run.
