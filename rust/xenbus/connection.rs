@@ -67,6 +67,11 @@ impl ThreadBody for IoThread {
             core.store
                 .engine
                 .pump(&*core.watches, &*core.store, || ring.server_error());
+            // The store interrupt stays masked from when it fired until the ring is drained:
+            // xenstored notifies on every read and write it makes, and while we are pumping
+            // anyway those notifications need neither an upcall here nor a vCPU kick in Xen.
+            // Unmasking re-raises an event that came in meanwhile, which kicks `wake` again.
+            core.end_of_interrupt();
             core.store.wake.wait();
         }
     }
@@ -81,8 +86,17 @@ impl ThreadBody for IoThread {
 unsafe extern "C" fn wake_interrupt(_irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
     // SAFETY: `dev_id` is the `IoWake` given to `bind_wake_irq`, alive while the handler is bound.
     let wake = unsafe { &*dev_id.cast::<IoWake>() };
-    wake.kick();
+    wake.interrupt();
     bindings::irqreturn::IRQ_HANDLED
+}
+
+/// When the event channel is unmasked again after its interrupt fired.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Eoi {
+    /// Right after the handler (the usual binding).
+    Auto,
+    /// Only when the woken thread calls `xen_irq_lateeoi` ([`Core::end_of_interrupt`]).
+    Late,
 }
 
 /// Binds event channel `evtchn` to an interrupt that kicks `wake`; returns the irq.
@@ -95,11 +109,16 @@ pub(crate) unsafe fn bind_wake_irq(
     evtchn: u32,
     name: &'static CStr,
     wake: &IoWake,
+    eoi: Eoi,
 ) -> Result<c_int> {
     let wake: *const IoWake = wake;
+    let bind = match eoi {
+        Eoi::Auto => bindings::bind_evtchn_to_irqhandler,
+        Eoi::Late => bindings::bind_evtchn_to_irqhandler_lateeoi,
+    };
     // SAFETY: The handler matches `irq_handler_t`; the caller keeps `wake` valid while bound.
     let irq = unsafe {
-        bindings::bind_evtchn_to_irqhandler(
+        bind(
             evtchn,
             Some(wake_interrupt),
             0,
@@ -265,10 +284,30 @@ pub(crate) fn map_hvm_page(pfn: u64) -> Option<NonNull<u8>> {
 impl Core {
     fn bind_irq(&self) -> Result {
         // SAFETY: The store's `IoWake` lives as long as the core, which is never freed.
-        let irq =
-            unsafe { bind_wake_irq(self.store.evtchn.load(Relaxed), c"xenbus", &self.store.wake) }?;
+        let irq = unsafe {
+            bind_wake_irq(
+                self.store.evtchn.load(Relaxed),
+                c"xenbus",
+                &self.store.wake,
+                Eoi::Late,
+            )
+        }?;
         self.irq.store(irq, Relaxed);
         Ok(())
+    }
+
+    /// Unmasks the store event channel if its interrupt fired since the last call (see
+    /// [`Eoi::Late`]). An interrupt after the check kicks the I/O thread, which calls this
+    /// again before it sleeps.
+    fn end_of_interrupt(&self) {
+        if !self.store.wake.take_eoi() {
+            return;
+        }
+        let irq = self.irq.load(Relaxed);
+        if let Ok(irq) = c_uint::try_from(irq) {
+            // SAFETY: `irq` is the store interrupt bound in `bind_irq`, never freed.
+            unsafe { bindings::xen_irq_lateeoi(irq, 0) };
+        }
     }
 
     /// Marks xenstore ready and tells the kernel (the notifier chain). Runs once.

@@ -31,6 +31,8 @@ pub(crate) struct IoWake {
     kicked: SpinLockIrq<bool>,
     #[pin]
     cond: CondVar,
+    /// The interrupt fired and its event channel waits to be unmasked (late EOI).
+    eoi_owed: Atomic<bool>,
 }
 
 impl IoWake {
@@ -38,7 +40,19 @@ impl IoWake {
         pin_init!(Self {
             kicked <- new_spinlock_irq!(false, "xenbus_rs_kick"),
             cond <- new_condvar!("xenbus_rs_io_wait"),
+            eoi_owed: Atomic::new(false),
         })
+    }
+
+    /// The event channel's interrupt: note the EOI it is owed, then kick.
+    pub(crate) fn interrupt(&self) {
+        self.eoi_owed.store(true, Relaxed);
+        self.kick();
+    }
+
+    /// Whether an EOI is owed; clears the debt.
+    pub(crate) fn take_eoi(&self) -> bool {
+        self.eoi_owed.xchg(false, Relaxed)
     }
 
     /// Asks the I/O thread to look at the ring and the queue.
