@@ -75,5 +75,5 @@ run_perf_guests() { # MODE
   for p in c-perf rust-perf; do "$XBRS_TOP/scripts/kernel.sh" build "$p"; done
   mkdir -p "$XBRS_CACHE/logs"
   PERF_LOG=$XBRS_CACHE/logs/$1-$(date +%Y%m%d-%H%M%S).log
-  "$XBRS_TOP/scripts/xen/run.sh" --profiles c-perf,rust-perf --mode "$1" --log "$PERF_LOG" >/dev/null || true
+  "$XBRS_TOP/scripts/xen/run.sh" --profiles "${PERF_PROFILES:-c-perf,rust-perf}" --mode "$1" --log "$PERF_LOG" >/dev/null || true
 }

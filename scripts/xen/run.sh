@@ -66,6 +66,7 @@ qemu=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp 2 -m 2048 -nograp
   -drive "file=$XEN_DIR/rootfs.ext4,if=virtio,format=raw,snapshot=on"
   -kernel "$XEN_DIR/xen.elf" -append "$xen_cmdline"
   -initrd "$XEN_DIR/dom0/vmlinuz ${dom0_cmdline//,/,,},$W/dom0-initrd.gz")
+[ -n "${QEMU_EXTRA:-}" ] && qemu+=($QEMU_EXTRA)
 
 log "booting Xen + dom0 + guests ${guest_list} (timeout ${TIMEOUT}s, log $LOG)"
 t0=$SECONDS

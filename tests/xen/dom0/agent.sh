@@ -21,6 +21,8 @@ abspath() { case $1 in /*) echo "$1" ;; *) echo "$home/$1" ;; esac; }
 #                          restore sets the value from before the first change, and for
 #                          transactions adds those this domain still holds, so that leaked
 #                          transactions cannot starve the rest of the suite)
+#   dom0stat              (xenstored's event-channel interrupts and CPU ticks, "IRQS UTIME STIME",
+#                          into data/xbt/dom0stat: what a guest's load cost xenstored)
 #   quotaget              (xenstored's accounting for this domain, lines joined with '|', into
 #                          data/xbt/quota)
 last=
@@ -42,6 +44,9 @@ xenstore-watch "$base/req" | while read -r _; do
         held=$($xsc quota "$domid" | awk '$1 == "transactions" {v = $3} END {print v + 0}')
       [ "$q" = restore ] && [ -s "$saved" ] && q=$(( $(cat "$saved") + held ))
       [ -s "$saved" ] && $xsc quota set "$a1" "$q" >/dev/null ;;
+    dom0stat)
+      p=$(pidof xenstored | cut -d' ' -f1)
+      xenstore-write "$base/dom0stat" "$(awk '/evtchn:xenstored/ {for (i = 2; i < NF; i++) if ($i ~ /^[0-9]+$/) n += $i} END {printf "%d", n}' /proc/interrupts) $(awk '{print $14, $15}' /proc/$p/stat)" ;;
     quotaget) xenstore-write "$base/quota" "$(/usr/lib/xen-4.17/bin/xenstore-control quota "$domid" | tr '\n' '|')" ;;
     write) xenstore-write "$(abspath "$a1")" "$rest" ;;
     rm) xenstore-rm "$(abspath "$a1")" ;;
