@@ -29,7 +29,7 @@ use kernel::{
     new_condvar, new_mutex, new_spinlock,
     prelude::*,
     sync::{
-        atomic::{Atomic, Relaxed},
+        atomic::{Atomic, Full, Relaxed},
         Arc, CondVar, Mutex, SpinLock,
     },
     xen::xenstore::proto::{
@@ -154,6 +154,9 @@ pub(crate) struct Engine<P: RingPage + Send + Sync> {
     paused: Atomic<bool>,
     /// Whether `queue.fatal` is set, for the checks on every pass that need no details.
     failed: Atomic<bool>,
+    /// A submitter queued a request and may have found `tx` taken: the holder writes it after
+    /// all (see [`Engine::send_now`]).
+    tx_wanted: Atomic<bool>,
     pub(crate) stats: Stats,
 }
 
@@ -189,6 +192,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 unknown_limit <- RateLimit::new(),
                 paused: Atomic::new(false),
                 failed: Atomic::new(false),
+                tx_wanted: Atomic::new(false),
                 stats: Stats {
                     replies: Atomic::new(0),
                     unknown_replies: Atomic::new(0),
@@ -264,29 +268,43 @@ impl<P: RingPage + Send + Sync> Engine<P> {
     }
 
     /// Puts queued requests on the ring from the submitter's context, saving the I/O thread a
-    /// wake-up per request. Returns whether the I/O thread must still run: the pump holds the
-    /// ring (it may have finished its pass before the request was queued), the ring is
-    /// paused, or a message did not fit.
+    /// wake-up per request. Returns whether the I/O thread must still run: the ring is paused,
+    /// or a message did not fit.
+    ///
+    /// If someone else holds the request ring, they write our request: we raise `tx_wanted`
+    /// before trying the lock, and every holder that writes (here and in [`Engine::pump`])
+    /// clears and checks it after letting go, both with full barriers. Either our `try_lock`
+    /// sees the ring free, or the holder sees the flag. No wake-up of the I/O thread for that.
     pub(crate) fn send_now(&self, peer: &dyn Peer) -> bool {
-        let Some(mut tx) = self.tx.try_lock() else {
-            return true;
-        };
-        if self.paused.load(Relaxed) || self.failed.load(Relaxed) {
-            return true;
-        }
-        let req_start = self.page.req_prod();
-        match self.write_pass(&mut tx) {
-            Ok(written) => {
-                if request_needs_notify(&self.page, req_start, written) {
-                    self.stats.notifications.fetch_add(1, Relaxed);
-                    peer.notify();
-                }
-                tx.writer.is_busy()
+        self.tx_wanted.xchg(true, Full);
+        loop {
+            let Some(mut tx) = self.tx.try_lock() else {
+                return false;
+            };
+            self.tx_wanted.xchg(false, Full);
+            if self.paused.load(Relaxed) || self.failed.load(Relaxed) {
+                return true;
             }
-            Err(f) => {
-                self.fail(f, &mut tx);
-                peer.notify();
-                false
+            let req_start = self.page.req_prod();
+            match self.write_pass(&mut tx) {
+                Ok(written) => {
+                    if request_needs_notify(&self.page, req_start, written) {
+                        self.stats.notifications.fetch_add(1, Relaxed);
+                        peer.notify();
+                    }
+                    if tx.writer.is_busy() {
+                        return true;
+                    }
+                }
+                Err(f) => {
+                    self.fail(f, &mut tx);
+                    peer.notify();
+                    return false;
+                }
+            }
+            drop(tx);
+            if !self.tx_wanted.xchg(false, Full) {
+                return false;
             }
         }
     }
@@ -320,6 +338,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
             let req_start = self.page.req_prod();
             let written = {
                 let mut tx = self.tx.lock();
+                self.tx_wanted.xchg(false, Full);
                 match self.write_pass(&mut tx) {
                     Ok(n) => n,
                     Err(f) => {
@@ -329,7 +348,9 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                     }
                 }
             };
-            if read == 0 && written == 0 {
+            // A submitter who found `tx` taken left its request to us (see `send_now`).
+            let wanted = self.tx_wanted.xchg(false, Full);
+            if read == 0 && written == 0 && !wanted {
                 return;
             }
             // xenstored sleeps only on an empty request ring or a full response ring: kick it
@@ -561,10 +582,21 @@ impl<P: RingPage + Send + Sync> Engine<P> {
     }
 
     /// Keeps the pump away from the ring (suspend) or lets it back. Pausing waits for a pass
-    /// in progress to end.
+    /// in progress to end. Requests left here by submitters (`tx_wanted`) are written by the
+    /// pump that `xs_resume` and `xs_suspend_cancel` kick after unpausing.
     pub(crate) fn pause(&self, paused: bool) {
         self.paused.store(paused, Relaxed);
         drop(self.rx.lock());
         drop(self.tx.lock());
+    }
+}
+
+/// Hooks for the KUnit tests (`tests.rs`).
+#[cfg(CONFIG_XEN_XENBUS_CORE_RUST_KUNIT_TEST)]
+impl<P: RingPage + Send + Sync> Engine<P> {
+    /// Holds the request ring as a concurrent writer would, until the closure returns.
+    pub(crate) fn with_tx_held_for_test<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _tx = self.tx.lock();
+        f()
     }
 }

@@ -823,6 +823,24 @@ mod cases {
     }
 
     #[test]
+    fn submitter_leaves_its_request_to_the_ring_holder() -> Result {
+        let mut rig = Rig::new()?;
+        rig.submit(READ, 0, b"/a\0")?;
+        // Someone else is writing: the submitter neither waits nor asks for the I/O thread.
+        let kick_wanted = rig
+            .engine
+            .with_tx_held_for_test(|| rig.engine.send_now(&rig.kicks));
+        assert!(!kick_wanted);
+        assert_eq!(rig.receive()?, 0);
+        // The holder's pass (here the pump's) writes it.
+        rig.pump();
+        rig.receive()?;
+        let msgs = rig.xs.take_received();
+        assert!(msgs.len() == 1 && msgs[0].payload[..] == *b"/a\0");
+        Ok(())
+    }
+
+    #[test]
     fn submitter_sends_its_own_request() -> Result {
         let mut rig = Rig::new()?;
         let a = rig.submit(READ, 0, b"/a\0")?;
