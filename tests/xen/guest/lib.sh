@@ -84,12 +84,5 @@ dom0() { dom0_wait 20 "$@"; }
 dom0_wait() { # SECONDS REQUEST...
   local secs=$1; shift
   XBT_SEQ=$((XBT_SEQ + 1))
-  xenstore-write data/xbt/req "$XBT_SEQ $*" || return 1
-  local i=0 ack
-  while [ $i -lt $((secs * 10)) ]; do
-    ack=$(xenstore-read data/xbt/ack 2>/dev/null)
-    case $ack in "$XBT_SEQ "*) [ "${ack#* }" = 0 ]; return ;; esac
-    i=$((i + 1)); sleep 0.1
-  done
-  echo "dom0 agent did not acknowledge request $XBT_SEQ ($*)" >&2; return 1
+  xbt-dom0 "$XBT_SEQ" "$secs" "$@"
 }

@@ -347,6 +347,39 @@ XBT_UNUSED static void info(const char *fmt, ...)
 /* --- the dom0 agent (see tests/xen/dom0/agent.sh), through libxenstore ---------------------- */
 
 /*
+ * Waits (timeout_s) until data/xbt/ack reads "SEQ RC" for this seq; returns RC, or -1 on a
+ * timeout. A watch wakes us on every change (and once when set), so the ack is seen as soon
+ * as the agent writes it, not at the next poll.
+ */
+XBT_UNUSED static int dom0_wait_ack(struct xs_handle *xs, unsigned int seq, double timeout_s)
+{
+	static const char token[] = "xbt-ack";
+	char want[32];
+	double end = now() + timeout_s;
+	int rc = -1;
+
+	snprintf(want, sizeof(want), "%u ", seq);
+	if (!xs_watch(xs, "data/xbt/ack", token))
+		return -1;
+	while (rc < 0) {
+		unsigned int len, n;
+		char *ack = xs_read(xs, XBT_NULL, "data/xbt/ack", &len), **ev;
+		double left = end - now();
+		struct pollfd pfd = { .fd = xs_fileno(xs), .events = POLLIN };
+
+		if (ack && !strncmp(ack, want, strlen(want)))
+			rc = atoi(ack + strlen(want));
+		free(ack);
+		if (rc >= 0 || left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+			break;
+		ev = xs_read_watch(xs, &n);
+		free(ev);
+	}
+	xs_unwatch(xs, "data/xbt/ack", token);
+	return rc;
+}
+
+/*
  * Runs "CMD ARGS" in dom0 and waits (timeout_s) for its acknowledgement; true on success.
  * seq_base keeps each program's sequence numbers apart from the other users of the agent.
  */
@@ -354,10 +387,9 @@ XBT_UNUSED static bool dom0_cmd(unsigned int seq_base, double timeout_s, const c
 {
 	static unsigned int seq;
 	struct xs_handle *xs = xs_open(0);
-	char cmd[512], req[600], want[32];
+	char cmd[512], req[600];
 	bool done = false;
 	va_list ap;
-	double end;
 
 	if (!xs)
 		return false;
@@ -366,16 +398,8 @@ XBT_UNUSED static bool dom0_cmd(unsigned int seq_base, double timeout_s, const c
 	va_end(ap);
 	seq++;
 	snprintf(req, sizeof(req), "%u %s", seq_base + seq, cmd);
-	snprintf(want, sizeof(want), "%u 0", seq_base + seq);
-	if (xs_write(xs, XBT_NULL, "data/xbt/req", req, strlen(req))) {
-		for (end = now() + timeout_s; !done && now() < end; msleep(50)) {
-			unsigned int len;
-			char *ack = xs_read(xs, XBT_NULL, "data/xbt/ack", &len);
-
-			done = ack && !strcmp(ack, want);
-			free(ack);
-		}
-	}
+	if (xs_write(xs, XBT_NULL, "data/xbt/req", req, strlen(req)))
+		done = dom0_wait_ack(xs, seq_base + seq, timeout_s) == 0;
 	xs_close(xs);
 	return done;
 }
