@@ -298,14 +298,6 @@ impl Store {
             .map(drop)
     }
 
-    pub(crate) fn mkdir(&self, tx: u32, path: &[u8], mode: WaitMode) -> Result {
-        self.call(&wire::Request::mkdir(path), tx, mode).map(drop)
-    }
-
-    pub(crate) fn rm(&self, tx: u32, path: &[u8], mode: WaitMode) -> Result {
-        self.call(&wire::Request::rm(path), tx, mode).map(drop)
-    }
-
     pub(crate) fn get_perms(&self, tx: u32, path: &[u8], mode: WaitMode) -> XsResult {
         self.call(&wire::Request::get_perms(path), tx, mode)
     }
