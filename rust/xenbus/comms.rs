@@ -157,6 +157,9 @@ pub(crate) struct Engine<P: RingPage + Send + Sync> {
     /// A submitter queued a request and may have found `tx` taken: the holder writes it after
     /// all (see [`Engine::send_now`]).
     tx_wanted: Atomic<bool>,
+    /// A request waits for room in the full request ring: xenstored's next notification is
+    /// work for the pump (see [`Engine::has_work`]).
+    tx_stalled: Atomic<bool>,
     pub(crate) stats: Stats,
 }
 
@@ -193,6 +196,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 paused: Atomic::new(false),
                 failed: Atomic::new(false),
                 tx_wanted: Atomic::new(false),
+                tx_stalled: Atomic::new(false),
                 stats: Stats {
                     replies: Atomic::new(0),
                     unknown_replies: Atomic::new(0),
@@ -309,6 +313,20 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         }
     }
 
+    /// Whether a notification from xenstored gives the pump something to do: a reply or event
+    /// to read (also a partial one), a request waiting for ring space, or the ring's `error`
+    /// field set. xenstored also notifies after every read of our requests, which needs
+    /// nothing unless a request waits for space.
+    ///
+    /// No wake-up is lost: xenstored publishes its index before it notifies, and every writer
+    /// that finds the ring full raises `tx_stalled` before it looks at the ring once more.
+    pub(crate) fn has_work(&self, server_error: u32) -> bool {
+        self.page.read_barrier();
+        self.page.rsp_prod() != self.page.rsp_cons()
+            || self.tx_stalled.load(Relaxed)
+            || server_error != 0
+    }
+
     /// Moves bytes both ways until neither direction makes progress.
     pub(crate) fn pump(
         &self,
@@ -411,15 +429,17 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 }
                 tx.writing = Some(req);
             }
-            let n = match ring_write(&self.page, tx.writer.pending()) {
-                Ok(n) => n,
-                Err(RingError::BadIndexes { cons, prod }) => {
-                    return Err(Fatal::RequestIndexes { cons, prod })
-                }
-            };
+            let mut n = self.write_some(tx)?;
             if n == 0 {
-                return Ok(written);
+                // Full: say so before looking once more (see `has_work`).
+                self.tx_stalled.store(true, Relaxed);
+                self.page.full_barrier();
+                n = self.write_some(tx)?;
+                if n == 0 {
+                    return Ok(written);
+                }
             }
+            self.tx_stalled.store(false, Relaxed);
             written = written.wrapping_add(n as u32);
             // `n` never exceeds what `pending()` offered.
             let _ = tx.writer.advance(n);
@@ -428,6 +448,13 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 tx.writing = None;
             }
         }
+    }
+
+    /// Copies what the ring takes of the message being written.
+    fn write_some(&self, tx: &TxState) -> Result<usize, Fatal> {
+        ring_write(&self.page, tx.writer.pending()).map_err(|e| match e {
+            RingError::BadIndexes { cons, prod } => Fatal::RequestIndexes { cons, prod },
+        })
     }
 
     /// The next queued request and its wire `req_id`.
@@ -531,6 +558,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         drop(q);
         tx.writer.reset();
         tx.writing = None;
+        self.tx_stalled.store(false, Relaxed);
         true
     }
 

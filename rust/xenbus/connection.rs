@@ -77,8 +77,7 @@ impl ThreadBody for IoThread {
     }
 }
 
-/// The store event channel's interrupt: wake the thread waiting on it (the ring I/O thread, or
-/// the late-init probe thread before the core exists).
+/// The store event channel's interrupt before the core exists: wake the late-init probe thread.
 ///
 /// # Safety
 ///
@@ -86,17 +85,61 @@ impl ThreadBody for IoThread {
 unsafe extern "C" fn wake_interrupt(_irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
     // SAFETY: `dev_id` is the `IoWake` given to `bind_wake_irq`, alive while the handler is bound.
     let wake = unsafe { &*dev_id.cast::<IoWake>() };
-    wake.interrupt();
+    wake.kick();
     bindings::irqreturn::IRQ_HANDLED
 }
 
-/// When the event channel is unmasked again after its interrupt fired.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Eoi {
-    /// Right after the handler (the usual binding).
-    Auto,
-    /// Only when the woken thread calls `xen_irq_lateeoi` ([`Core::end_of_interrupt`]).
-    Late,
+/// The store interrupt of the running core, bound with a late EOI: the channel stays masked
+/// until `xen_irq_lateeoi`. xenstored notifies after each of its reads and writes, up to four
+/// times per request; only a notification that leaves the pump something to do wakes the I/O
+/// thread (which unmasks when it goes idle, see [`Core::end_of_interrupt`]). The others, such
+/// as "I read your request", are acknowledged here at once.
+///
+/// # Safety
+///
+/// Bound by [`Core::bind_irq`] with the core's `Store` as `dev_id`; the core is never freed.
+unsafe extern "C" fn store_interrupt(irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
+    // SAFETY: `dev_id` is the core's `Store` (see above).
+    let store = unsafe { &*dev_id.cast::<Store>() };
+    let engine = &store.engine;
+    if engine.has_work(engine.page().server_error()) {
+        store.wake.interrupt();
+    } else if let Ok(irq) = c_uint::try_from(irq) {
+        // SAFETY: `irq` is this handler's interrupt, bound with a late EOI and owed one now.
+        unsafe { bindings::xen_irq_lateeoi(irq, 0) };
+    }
+    bindings::irqreturn::IRQ_HANDLED
+}
+
+/// Binds event channel `evtchn` to `handler` with `cookie` as its `dev_id`; returns the irq.
+///
+/// # Safety
+///
+/// `handler` must be an `irq_handler_t` for `cookie`, which must stay valid until the irq is
+/// freed (`free_irq` with `cookie`), or forever if it never is.
+unsafe fn bind_evtchn(
+    evtchn: u32,
+    name: &'static CStr,
+    handler: bindings::irq_handler_t,
+    cookie: *const c_void,
+    late_eoi: bool,
+) -> Result<c_int> {
+    let bind = if late_eoi {
+        bindings::bind_evtchn_to_irqhandler_lateeoi
+    } else {
+        bindings::bind_evtchn_to_irqhandler
+    };
+    // SAFETY: Per the function's contract.
+    let irq = unsafe { bind(evtchn, handler, 0, name.as_char_ptr(), cookie.cast_mut()) };
+    if irq < 0 {
+        pr_err!(
+            "binding the xenstore event channel {} failed: {}\n",
+            evtchn,
+            irq
+        );
+        return Err(Error::from_errno(irq));
+    }
+    Ok(irq)
 }
 
 /// Binds event channel `evtchn` to an interrupt that kicks `wake`; returns the irq.
@@ -109,32 +152,10 @@ pub(crate) unsafe fn bind_wake_irq(
     evtchn: u32,
     name: &'static CStr,
     wake: &IoWake,
-    eoi: Eoi,
 ) -> Result<c_int> {
     let wake: *const IoWake = wake;
-    let bind = match eoi {
-        Eoi::Auto => bindings::bind_evtchn_to_irqhandler,
-        Eoi::Late => bindings::bind_evtchn_to_irqhandler_lateeoi,
-    };
-    // SAFETY: The handler matches `irq_handler_t`; the caller keeps `wake` valid while bound.
-    let irq = unsafe {
-        bind(
-            evtchn,
-            Some(wake_interrupt),
-            0,
-            name.as_char_ptr(),
-            wake.cast_mut().cast(),
-        )
-    };
-    if irq < 0 {
-        pr_err!(
-            "binding the xenstore event channel {} failed: {}\n",
-            evtchn,
-            irq
-        );
-        return Err(Error::from_errno(irq));
-    }
-    Ok(irq)
+    // SAFETY: `wake_interrupt` takes an `IoWake`, which the caller keeps valid while bound.
+    unsafe { bind_evtchn(evtchn, name, Some(wake_interrupt), wake.cast(), false) }
 }
 
 fn set_domain_type(kind: bindings::xenstore_init) {
@@ -283,21 +304,24 @@ pub(crate) fn map_hvm_page(pfn: u64) -> Option<NonNull<u8>> {
 
 impl Core {
     fn bind_irq(&self) -> Result {
-        // SAFETY: The store's `IoWake` lives as long as the core, which is never freed.
+        let store: *const Store = &*self.store;
+        // SAFETY: `store_interrupt` takes a `Store`; the core's lives as long as the core, which
+        // is never freed.
         let irq = unsafe {
-            bind_wake_irq(
+            bind_evtchn(
                 self.store.evtchn.load(Relaxed),
                 c"xenbus",
-                &self.store.wake,
-                Eoi::Late,
+                Some(store_interrupt),
+                store.cast(),
+                true,
             )
         }?;
         self.irq.store(irq, Relaxed);
         Ok(())
     }
 
-    /// Unmasks the store event channel if its interrupt fired since the last call (see
-    /// [`Eoi::Late`]). An interrupt after the check kicks the I/O thread, which calls this
+    /// Unmasks the store event channel if its interrupt woke us since the last call (see
+    /// [`store_interrupt`]). An interrupt after the check kicks the I/O thread, which calls this
     /// again before it sleeps.
     fn end_of_interrupt(&self) {
         if !self.store.wake.take_eoi() {

@@ -64,14 +64,7 @@ pub(crate) fn start(evtchn: u32, page: Option<NonNull<u8>>) -> Result {
     // SAFETY: `late.wake` stays valid until `free_irq` in the probe thread, which holds a
     // reference to `late` until then; if the thread cannot be started, the irq is freed below
     // before `late` is dropped.
-    let irq = unsafe {
-        connection::bind_wake_irq(
-            evtchn,
-            c"xenstore_late_init",
-            &late.wake,
-            connection::Eoi::Auto,
-        )
-    }?;
+    let irq = unsafe { connection::bind_wake_irq(evtchn, c"xenstore_late_init", &late.wake) }?;
     late.irq.store(irq, Relaxed);
     PENDING.store(true, Relaxed);
     let probe = ProbeThread {

@@ -823,6 +823,43 @@ mod cases {
     }
 
     #[test]
+    fn only_replies_and_stalled_requests_need_the_pump() -> Result {
+        let mut rig = Rig::new()?;
+        assert!(!rig.engine.has_work(0));
+        // xenstored reads a request (and notifies): nothing for the pump.
+        let req = rig.submit(READ, 0, b"/a\0")?;
+        rig.pump();
+        rig.receive()?;
+        assert!(!rig.engine.has_work(0));
+        // Its reply (even a part of it) is.
+        rig.xs.echo_all()?;
+        rig.flush_at_most(3)?;
+        assert!(rig.engine.has_work(0));
+        rig.flush()?;
+        rig.pump();
+        assert!(replied_with(&req, READ, b"/a\0"));
+        assert!(!rig.engine.has_work(0));
+        // A request waiting for room in the request ring is, until it is all written.
+        let big = rig.submit(WRITE, 0, &pattern(3000, 1)?)?;
+        rig.pump();
+        assert!(rig.engine.has_work(0));
+        let (mut rounds, mut sent) = (0, false);
+        while rounds < 10 && !sent {
+            rig.receive()?;
+            rig.pump();
+            sent = !rig.engine.has_work(0);
+            rounds += 1;
+        }
+        assert!(sent);
+        rig.receive()?;
+        assert!(rig.xs.received.len() == 1 && rig.xs.received[0].header.len == 3000);
+        assert!(!big.is_done_for_test());
+        // The ring's error field always is.
+        assert!(rig.engine.has_work(ERROR_RINGIDX));
+        Ok(())
+    }
+
+    #[test]
     fn submitter_leaves_its_request_to_the_ring_holder() -> Result {
         let mut rig = Rig::new()?;
         rig.submit(READ, 0, b"/a\0")?;
