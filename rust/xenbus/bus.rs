@@ -18,9 +18,18 @@
 //!
 //! The `bus_type`, sysfs attributes and uevent are declared in `xenbus_rs_bus.c`.
 
-use crate::client::{self, State};
+use crate::{
+    client::{self, State},
+    connection,
+};
 use core::ptr;
-use kernel::{bindings, prelude::*, str::CStr};
+use kernel::{
+    bindings, new_condvar, new_spinlock,
+    prelude::*,
+    str::CStr,
+    sync::{Arc, CondVar, CondVarTimeoutResult, SpinLock},
+    time::{delay::fsleep, msecs_to_jiffies, Delta},
+};
 
 /// `XEN_BUS_ID_SIZE`: bus ids are at most 19 characters.
 const BUS_ID_SIZE: usize = 20;
@@ -255,6 +264,7 @@ fn remove_device(xendev: *mut bindings::xenbus_device, why: &str) {
         bindings::device_unregister(&mut (*xendev).dev);
         bindings::put_device(&mut (*xendev).dev);
     }
+    device_state_changed();
 }
 
 /// The watch on `device`: something below it changed.
@@ -507,6 +517,7 @@ unsafe extern "C" fn backend_changed(
         // SAFETY: The driver's hook takes the device and a state value.
         unsafe { changed(xendev, raw) };
     }
+    device_state_changed();
 }
 
 fn watch_otherend(xendev: *mut bindings::xenbus_device) -> c_int {
@@ -849,16 +860,83 @@ fn connecting(drv: *mut bindings::xenbus_driver, ignore_nonessential: bool) -> b
     }
 }
 
+/// Changes of the devices' states, for [`wait_for_devices`]: it ends as soon as the last device
+/// connects instead of at its next check (the C core looks every 100 ms, which is still the
+/// longest wait here, for readiness that no state change announces).
+#[pin_data]
+pub(crate) struct DeviceStates {
+    #[pin]
+    generation: SpinLock<u64>,
+    #[pin]
+    changed: CondVar,
+}
+
+impl DeviceStates {
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                generation <- new_spinlock!(0, "xenbus_rs_device_states"),
+                changed <- new_condvar!("xenbus_rs_device_states_changed"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn generation(&self) -> u64 {
+        *self.generation.lock()
+    }
+
+    fn changed(&self) {
+        let mut generation = self.generation.lock();
+        *generation = generation.wrapping_add(1);
+        self.changed.notify_all();
+    }
+
+    /// Sleeps until a change after generation `seen`, for at most `timeout`.
+    fn wait(&self, seen: u64, timeout: Delta) {
+        let mut generation = self.generation.lock();
+        if *generation != seen {
+            return;
+        }
+        let jiffies = msecs_to_jiffies(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        if let CondVarTimeoutResult::Signal { .. } = self
+            .changed
+            .wait_interruptible_timeout(&mut generation, jiffies)
+        {
+            // `insmod` may have a signal pending: sleep anyway rather than spin.
+            drop(generation);
+            fsleep(timeout);
+        }
+    }
+}
+
+/// A device's state (ours or the other end's) may have changed: see [`wait_for_devices`].
+pub(crate) fn device_state_changed() {
+    if let Some(core) = connection::get() {
+        core.device_states.changed();
+    }
+}
+
 fn wait_for_devices(drv: *mut bindings::xenbus_driver) {
     use kernel::sync::atomic::Relaxed;
+    const LOOK_AGAIN: Delta = Delta::from_millis(100);
     if !READY_TO_WAIT.load(Relaxed) || !kernel::xen::is_xen_domain() {
         return;
     }
+    let Some(core) = connection::get() else {
+        return;
+    };
+    let states = &core.device_states;
     let start = kernel::time::Instant::<kernel::time::Monotonic>::now();
     let mut waited = 0i64;
-    // Non-essential devices get 30 s, everything 270 s, in 100 ms steps; a message every 5 s.
+    // Non-essential devices get 30 s, everything 270 s; a message every 5 s.
     for (ignore_nonessential, limit) in [(false, 30i64), (true, 270i64)] {
-        while connecting(drv, ignore_nonessential) {
+        loop {
+            // Read before looking, so that a change in between cuts the wait short.
+            let seen = states.generation();
+            if !connecting(drv, ignore_nonessential) {
+                break;
+            }
             let elapsed = start.elapsed().as_millis() / 1000;
             if elapsed >= waited + 5 {
                 waited += 5;
@@ -867,7 +945,7 @@ fn wait_for_devices(drv: *mut bindings::xenbus_driver) {
                     break;
                 }
             }
-            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(100));
+            states.wait(seen, LOOK_AGAIN);
         }
     }
     report_device_status(drv);

@@ -293,6 +293,7 @@ fn switch_state(xendev: *mut bindings::xenbus_device, new: u32, depth: u32) {
                 if !reset {
                     // SAFETY: `xendev` is live; the cached state is ours.
                     unsafe { (*xendev).state = new };
+                    crate::bus::device_state_changed();
                 }
                 return;
             }

@@ -10,6 +10,7 @@
 //! `xen_set_callback_via`.
 
 use crate::{
+    bus::DeviceStates,
     comms::Engine,
     request::WaitMode,
     ring::SharedRing,
@@ -33,6 +34,7 @@ use kernel::{
 pub(crate) struct Core {
     pub(crate) store: Arc<Store>,
     pub(crate) watches: Arc<Watches>,
+    pub(crate) device_states: Arc<DeviceStates>,
     kind: Kind,
     irq: Atomic<i32>,
     ready: Atomic<bool>,
@@ -237,10 +239,12 @@ fn bring_up(kind: Kind, page: NonNull<u8>, evtchn: u32) -> Result<&'static Core>
     let engine = Engine::new(ring)?;
     let store = Store::new(engine, evtchn)?;
     let watches = Watches::new()?;
+    let device_states = DeviceStates::new()?;
     let core = KBox::new(
         Core {
             store,
             watches,
+            device_states,
             kind,
             irq: Atomic::new(-1),
             ready: Atomic::new(false),
