@@ -3,10 +3,11 @@
 //! Moving messages between the request table and the shared ring.
 //!
 //! [`Engine`] owns both directions of the ring. Callers [`Engine::submit`] requests, which get a
-//! request id from the table and wait in a FIFO; [`Engine::pump`], run only by the ring I/O
-//! thread (or by a test), copies queued requests into the ring (a message may take many passes
-//! when the ring is full), assembles incoming messages (likewise), hands watch events to an
-//! [`EventSink`] and replies to their requests, matched by `req_id` in any order.
+//! request id from the table and wait in a FIFO; [`Engine::pump`], run by the ring I/O thread,
+//! by the caller in the reader seat (`Core::await_reply`) or by a test, copies queued requests
+//! into the ring (a message may take many passes when the ring is full), assembles incoming
+//! messages (likewise), hands watch events to an [`EventSink`] and replies to their requests,
+//! matched by `req_id` in any order.
 //!
 //! Locking: the two halves of the ring have a mutex each, taken in this order: `rx` (the response
 //! ring and the message being assembled: only the pump), then `tx` (the request ring and the
@@ -160,6 +161,8 @@ pub(crate) struct Engine<P: RingPage + Send + Sync> {
     /// A request waits for room in the full request ring: xenstored's next notification is
     /// work for the pump (see [`Engine::has_work`]).
     tx_stalled: Atomic<bool>,
+    /// Requests in the table, mirrored for the store interrupt (which cannot take `queue`).
+    in_flight: Atomic<u32>,
     pub(crate) stats: Stats,
 }
 
@@ -197,6 +200,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 failed: Atomic::new(false),
                 tx_wanted: Atomic::new(false),
                 tx_stalled: Atomic::new(false),
+                in_flight: Atomic::new(0),
                 stats: Stats {
                     replies: Atomic::new(0),
                     unknown_replies: Atomic::new(0),
@@ -237,6 +241,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                     }
                     return Err(EBUSY);
                 }
+                self.note_in_flight(&q);
                 return Ok(());
             }
             q.slot_waiters += 1;
@@ -268,7 +273,17 @@ impl<P: RingPage + Send + Sync> Engine<P> {
             q.table.free(slot);
             return Err(EBUSY);
         }
+        self.note_in_flight(&q);
         Ok(())
+    }
+
+    fn note_in_flight(&self, q: &QueueState) {
+        self.in_flight.store(q.table.in_flight() as u32, Relaxed);
+    }
+
+    /// How many requests are queued or on the wire (a snapshot, for the store interrupt).
+    pub(crate) fn in_flight(&self) -> u32 {
+        self.in_flight.load(Relaxed)
     }
 
     /// Puts queued requests on the ring from the submitter's context, saving the I/O thread a
@@ -473,6 +488,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         let mut q = self.queue.lock();
         let slot = q.table.lookup(req_id).ok()?;
         q.table.free(slot);
+        self.note_in_flight(&q);
         let req = q.slots.get_mut(slot).and_then(Option::take);
         if q.slot_waiters > 0 {
             self.slot_free.notify_all();
@@ -553,6 +569,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         self.failed.store(fatal.is_some(), Relaxed);
         q.to_send.clear();
         q.table.free_all();
+        self.note_in_flight(&q);
         core::mem::swap(&mut q.slots, &mut tx.spare_slots);
         self.slot_free.notify_all();
         drop(q);

@@ -12,7 +12,7 @@
 use crate::{
     bus::DeviceStates,
     comms::Engine,
-    request::WaitMode,
+    request::{ReaderWake, Reply, Request, WaitMode},
     ring::SharedRing,
     store::{self, Location},
     thread::{self, ThreadBody},
@@ -93,9 +93,10 @@ unsafe extern "C" fn wake_interrupt(_irq: c_int, dev_id: *mut c_void) -> binding
 
 /// The store interrupt of the running core, bound with a late EOI: the channel stays masked
 /// until `xen_irq_lateeoi`. xenstored notifies after each of its reads and writes, up to four
-/// times per request; only a notification that leaves the pump something to do wakes the I/O
-/// thread (which unmasks when it goes idle, see [`Core::end_of_interrupt`]). The others, such
-/// as "I read your request", are acknowledged here at once.
+/// times per request; only a notification that leaves the pump something to do wakes the
+/// caller reading the ring (see [`Core::await_reply`]) or else the I/O thread, which unmask
+/// when they go idle (see [`Core::end_of_interrupt`]). The others, such as "I read your
+/// request", are acknowledged here at once.
 ///
 /// # Safety
 ///
@@ -105,7 +106,12 @@ unsafe extern "C" fn store_interrupt(irq: c_int, dev_id: *mut c_void) -> binding
     let store = unsafe { &*dev_id.cast::<Store>() };
     let engine = &store.engine;
     if engine.has_work(engine.page().server_error()) {
-        store.wake.interrupt();
+        store.wake.owe_eoi();
+        // The seated caller's request alone is in flight: this is its reply (or an event).
+        // With more in flight, the I/O thread delivers to everyone, the seated caller too.
+        if !(engine.in_flight() <= 1 && store.reader.kick()) {
+            store.wake.kick();
+        }
     } else if let Ok(irq) = c_uint::try_from(irq) {
         // SAFETY: `irq` is this handler's interrupt, bound with a late EOI and owed one now.
         unsafe { bindings::xen_irq_lateeoi(irq, 0) };
@@ -336,6 +342,48 @@ impl Core {
             // SAFETY: `irq` is the store interrupt bound in `bind_irq`, never freed.
             unsafe { bindings::xen_irq_lateeoi(irq, 0) };
         }
+    }
+
+    /// Waits for the reply to `req`, which the caller has submitted. If no other caller does,
+    /// this one sits in the reader seat: while its request is the only one in flight, the
+    /// store interrupt wakes it directly and it reads the ring itself, instead of waking the
+    /// I/O thread, which would only wake it in turn. (With several requests in flight the I/O
+    /// thread serves them all: a busy caller woken for everyone's replies would not preempt
+    /// other busy tasks, a kernel thread that mostly sleeps does.) Whatever else it reads
+    /// (replies for others, watch events) it hands on exactly as the I/O thread would.
+    pub(crate) fn await_reply(&self, req: &Arc<Request>, mode: WaitMode) -> Result<Reply> {
+        let store = &*self.store;
+        if !store.reader.try_sit(req) {
+            return req.wait(mode);
+        }
+        // Like the I/O thread: allocating while we hold the ring must not wait for block I/O
+        // that may itself wait for a reply.
+        // SAFETY: Sets a flag of the current task, restored below before returning.
+        let noio = unsafe { bindings::memalloc_noio_save() };
+        let engine = &store.engine;
+        let ring = engine.page();
+        // Every notification with work either kicks us, and we pump, or the I/O thread, which
+        // completes `req` if its reply came (waking us as it would any waiter).
+        let outcome = loop {
+            match req.wait_or_kick(mode) {
+                ReaderWake::Outcome(outcome) => break Some(outcome),
+                ReaderWake::Kicked => {
+                    engine.pump(&*self.watches, store, || ring.server_error());
+                    self.end_of_interrupt();
+                }
+                ReaderWake::Killed => break None,
+            }
+        };
+        drop(store.reader.leave());
+        // SAFETY: Restores what `memalloc_noio_save` returned above, on the same task.
+        unsafe { bindings::memalloc_noio_restore(noio) };
+        // Notifications now go to the I/O thread; one that kicked us since our last pass has
+        // left its work (and maybe its EOI) to us: hand both over.
+        self.end_of_interrupt();
+        if engine.has_work(ring.server_error()) {
+            store.wake.kick();
+        }
+        outcome.unwrap_or_else(|| req.give_up())
     }
 
     /// Marks xenstore ready and tells the kernel (the notifier chain). Runs once.

@@ -9,9 +9,9 @@
 //! owner, who had already freed it) cannot happen here.
 
 use kernel::{
-    new_condvar, new_spinlock,
+    new_condvar, new_spinlock_irq,
     prelude::*,
-    sync::{Arc, CondVar, SpinLock},
+    sync::{Arc, CondVar, SpinLockIrq},
 };
 
 /// A reply as it came from the ring: type and payload (copied out of the shared page).
@@ -43,6 +43,22 @@ enum ReqState {
     Abandoned,
 }
 
+/// The state and whether the store interrupt kicked the waiter (see [`Request::kick`]).
+struct Slot {
+    state: ReqState,
+    kicked: bool,
+}
+
+/// Why [`Request::wait_or_kick`] returned.
+pub(crate) enum ReaderWake {
+    /// The outcome is in (and now collected).
+    Outcome(Result<Reply>),
+    /// The store interrupt fired: the ring may hold the reply.
+    Kicked,
+    /// A fatal signal ended a killable wait; the request is still pending.
+    Killed,
+}
+
 /// Receives the outcome of a request nobody waits for (a request from `/dev/xen/xenbus`).
 pub(crate) trait ReplySink: Send + Sync {
     /// Called once, from the ring I/O thread, with the request and its outcome.
@@ -71,8 +87,9 @@ pub(crate) struct Request {
     sink: Option<Arc<dyn ReplySink>>,
     /// Opaque to the core; the sink's own tag (the user's `req_id` for the device).
     pub(crate) cookie: u32,
+    /// An irq-safe lock: the store interrupt kicks a caller that reads the ring itself.
     #[pin]
-    state: SpinLock<ReqState>,
+    state: SpinLockIrq<Slot>,
     #[pin]
     done: CondVar,
 }
@@ -98,7 +115,10 @@ impl Request {
                 payload,
                 sink,
                 cookie,
-                state <- new_spinlock!(ReqState::Pending, "xenbus_rs_request"),
+                state <- new_spinlock_irq!(
+                    Slot { state: ReqState::Pending, kicked: false },
+                    "xenbus_rs_request"
+                ),
                 done <- new_condvar!("xenbus_rs_request_done"),
             }),
             GFP_KERNEL,
@@ -109,9 +129,9 @@ impl Request {
     pub(crate) fn complete(&self, outcome: Result<Reply>) -> Completed {
         if let Some(sink) = &self.sink {
             let first = {
-                let mut state = self.state.lock();
-                let first = matches!(*state, ReqState::Pending);
-                *state = ReqState::Collected;
+                let mut slot = self.state.lock();
+                let first = matches!(slot.state, ReqState::Pending);
+                slot.state = ReqState::Collected;
                 first
             };
             if first {
@@ -119,15 +139,15 @@ impl Request {
             }
             return Completed::Delivered;
         }
-        let mut state = self.state.lock();
-        match *state {
+        let mut slot = self.state.lock();
+        match slot.state {
             ReqState::Pending => {
-                *state = ReqState::Done(outcome);
+                slot.state = ReqState::Done(outcome);
                 self.done.notify_all();
                 Completed::Delivered
             }
             ReqState::Abandoned => {
-                *state = ReqState::Collected;
+                slot.state = ReqState::Collected;
                 Completed::Orphaned(outcome.ok())
             }
             ReqState::Done(_) | ReqState::Collected => Completed::Delivered,
@@ -136,16 +156,17 @@ impl Request {
 
     /// Waits for the outcome and takes it.
     pub(crate) fn wait(&self, mode: WaitMode) -> Result<Reply> {
-        let mut state = self.state.lock();
+        let mut slot = self.state.lock();
         loop {
-            match core::mem::replace(&mut *state, ReqState::Collected) {
+            match core::mem::replace(&mut slot.state, ReqState::Collected) {
                 ReqState::Done(outcome) => return outcome,
                 ReqState::Pending => {
-                    *state = ReqState::Pending;
+                    slot.state = ReqState::Pending;
                     match mode {
-                        WaitMode::Uninterruptible => self.done.wait(&mut state),
+                        WaitMode::Uninterruptible => self.done.wait(&mut slot),
                         WaitMode::Killable => {
-                            if self.done.wait_killable(&mut state) && Self::abandon(&mut state) {
+                            if self.done.wait_killable(&mut slot) && Self::abandon(&mut slot.state)
+                            {
                                 return Err(EINTR);
                             }
                         }
@@ -153,6 +174,53 @@ impl Request {
                 }
                 ReqState::Collected | ReqState::Abandoned => return Err(EINVAL),
             }
+        }
+    }
+
+    /// For a caller that reads the ring itself: waits until the outcome is in (taking it) or
+    /// the store interrupt kicks (see [`Request::kick`]), whichever comes first.
+    pub(crate) fn wait_or_kick(&self, mode: WaitMode) -> ReaderWake {
+        let mut slot = self.state.lock();
+        loop {
+            match core::mem::replace(&mut slot.state, ReqState::Collected) {
+                ReqState::Done(outcome) => return ReaderWake::Outcome(outcome),
+                ReqState::Pending => slot.state = ReqState::Pending,
+                ReqState::Collected | ReqState::Abandoned => {
+                    return ReaderWake::Outcome(Err(EINVAL))
+                }
+            }
+            if slot.kicked {
+                slot.kicked = false;
+                return ReaderWake::Kicked;
+            }
+            match mode {
+                WaitMode::Uninterruptible => self.done.wait(&mut slot),
+                WaitMode::Killable => {
+                    if self.done.wait_killable(&mut slot) {
+                        return ReaderWake::Killed;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Wakes the caller in [`Request::wait_or_kick`] (from the store interrupt).
+    pub(crate) fn kick(&self) {
+        self.state.lock().kicked = true;
+        self.done.notify_all();
+    }
+
+    /// A killed caller gives up: returns the outcome if it came in after all, else `EINTR`
+    /// (and a reply still to come will be dropped).
+    pub(crate) fn give_up(&self) -> Result<Reply> {
+        let mut slot = self.state.lock();
+        match core::mem::replace(&mut slot.state, ReqState::Collected) {
+            ReqState::Done(outcome) => outcome,
+            ReqState::Pending => {
+                slot.state = ReqState::Abandoned;
+                Err(EINTR)
+            }
+            ReqState::Collected | ReqState::Abandoned => Err(EINVAL),
         }
     }
 
@@ -173,11 +241,11 @@ impl Request {
 impl Request {
     /// Whether an outcome waits to be collected, i.e. [`Request::wait`] would return at once.
     pub(crate) fn is_done_for_test(&self) -> bool {
-        matches!(*self.state.lock(), ReqState::Done(_))
+        matches!(self.state.lock().state, ReqState::Done(_))
     }
 
     /// Gives up waiting as [`Request::wait`] does on a fatal signal (without needing one).
     pub(crate) fn abandon_for_test(&self) -> bool {
-        Self::abandon(&mut self.state.lock())
+        Self::abandon(&mut self.state.lock().state)
     }
 }
