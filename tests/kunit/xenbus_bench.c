@@ -15,6 +15,9 @@
 static unsigned int rounds = 2000;
 module_param(rounds, uint, 0444);
 MODULE_PARM_DESC(rounds, "operations per measurement and thread");
+static bool round_trip_only;
+module_param(round_trip_only, bool, 0444);
+MODULE_PARM_DESC(round_trip_only, "measure only the read round trip (for make profile's counters)");
 
 #define BENCH_DIR "data/xbt/bench"
 
@@ -100,8 +103,10 @@ static int __init xenbus_bench_init(void)
 	if (!xen_domain())
 		return -ENODEV;
 	read_round_trip();
-	ops_per_second(1);
-	ops_per_second(8);
+	if (!round_trip_only) {
+		ops_per_second(1);
+		ops_per_second(8);
+	}
 	xenbus_rm(XBT_NIL, BENCH_DIR, "");
 	return 0;
 }
