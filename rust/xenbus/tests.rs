@@ -550,6 +550,7 @@ mod cases {
     use super::*;
     use crate::{
         comms::{Fatal, MAX_IN_FLIGHT},
+        request::ReaderWake,
         ring::SharedRing,
         // KUnit's `assert!` declares a `Location` type of its own inside the asserted expression.
         store::{late_store_pfn, locate_hvm, locate_pv, Location as Loc},
@@ -856,6 +857,61 @@ mod cases {
         assert!(!big.is_done_for_test());
         // The ring's error field always is.
         assert!(rig.engine.has_work(ERROR_RINGIDX));
+        Ok(())
+    }
+
+    #[test]
+    fn reader_seat_kicks_its_caller_and_hands_over_the_outcome() -> Result {
+        let mut rig = Rig::new()?;
+        // The seat lives in a `Store`; an idle page that nothing pumps is enough for it (see
+        // `store_maps_reply_types_to_errors`).
+        let mut page = KBox::new([0u32; 1024], GFP_KERNEL)?;
+        let base = NonNull::from(&mut *page).cast::<u8>();
+        // SAFETY: `base` points to 4096 bytes owned by `page`, aligned for the `u32` fields,
+        // freed only after `store` has been dropped below; nothing else refers to the store.
+        let ring = unsafe { SharedRing::new(base) };
+        let store = Store::new(Engine::new(ring)?, 0)?;
+
+        let a = rig.submit(READ, 0, b"/a\0")?;
+        assert_eq!(rig.engine.in_flight(), 1);
+        let b = rig.submit(READ, 0, b"/b\0")?;
+        assert_eq!(rig.engine.in_flight(), 2);
+
+        // Nobody sits: the interrupt must fall back to the I/O thread.
+        assert!(!store.reader.kick());
+        assert!(store.reader.try_sit(&a));
+        assert!(!store.reader.try_sit(&b));
+        assert!(store.reader.kick());
+        assert!(matches!(
+            a.wait_or_kick(WaitMode::Killable),
+            ReaderWake::Kicked
+        ));
+        // The kick is consumed; the reply (delivered by whoever pumps) is what ends the wait.
+        rig.pump();
+        rig.receive()?;
+        rig.xs.echo_all()?;
+        rig.flush()?;
+        rig.pump();
+        assert_eq!(rig.engine.in_flight(), 0);
+        let got = a.wait_or_kick(WaitMode::Killable);
+        assert!(matches!(got, ReaderWake::Outcome(Ok(ref r)) if r.payload[..] == *b"/a\0"));
+        assert!(store.reader.leave().is_some_and(|r| Arc::ptr_eq(&r, &a)));
+        assert!(!store.reader.kick());
+
+        // A caller that gives up while its request is pending gets EINTR; the late reply is
+        // dropped rather than delivered.
+        let c = rig.submit(READ, 0, b"/c\0")?;
+        assert!(matches!(c.give_up(), Err(e) if e == EINTR));
+        // `b` was answered above; a request that has its outcome gives that up instead.
+        assert!(matches!(b.give_up(), Ok(ref r) if r.payload[..] == *b"/b\0"));
+        rig.settle()?;
+        rig.xs.echo_all()?;
+        rig.settle()?;
+        assert_eq!(rig.engine.in_flight(), 0);
+        assert!(!c.is_done_for_test());
+
+        drop(store);
+        drop(page);
         Ok(())
     }
 
