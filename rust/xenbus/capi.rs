@@ -33,24 +33,19 @@ unsafe fn c_str<'a>(s: *const c_char) -> Result<&'a [u8]> {
     Ok(unsafe { CStr::from_char_ptr(s) }.to_bytes())
 }
 
-/// The C core's `join()`: `dir` alone if `node` is empty, `dir/node` otherwise.
+/// [`JoinedPath`] as one string, for the operations that need the path itself.
 ///
 /// # Safety
 ///
 /// Both are `NULL` or NUL-terminated strings.
 unsafe fn join(dir: *const c_char, node: *const c_char) -> Result<KVec<u8>> {
     // SAFETY: Per the function's contract.
-    let (dir, node) = unsafe { (c_str(dir)?, c_str(node)?) };
-    let mut path = bytes::copy_with_room(dir, node.len() + 1)?;
-    if !node.is_empty() {
-        path.push(b'/', GFP_KERNEL)?;
-        bytes::append(&mut path, node)?;
-    }
-    Ok(path)
+    unsafe { JoinedPath::from_c(dir, node) }?.to_vec()
 }
 
-/// `dir/node` as the C core's `join()` spells it, sent without building the string first: the
-/// parts go straight into the request payload (one allocation and copy fewer per operation).
+/// The C core's `join()`: `dir` alone if `node` is empty, `dir/node` otherwise. Read, write, rm
+/// and mkdir send it without building the string first: the parts go straight into the request
+/// payload (one allocation and copy fewer per operation).
 struct JoinedPath<'a> {
     dir: &'a [u8],
     node: &'a [u8],
@@ -64,6 +59,15 @@ impl<'a> JoinedPath<'a> {
         // SAFETY: Per the function's contract.
         let (dir, node) = unsafe { (c_str(dir)?, c_str(node)?) };
         Ok(Self { dir, node })
+    }
+
+    fn to_vec(&self) -> Result<KVec<u8>> {
+        let mut path = bytes::copy_with_room(self.dir, self.node.len() + 1)?;
+        if !self.node.is_empty() {
+            path.push(b'/', GFP_KERNEL)?;
+            bytes::append(&mut path, self.node)?;
+        }
+        Ok(path)
     }
 
     /// Request `ty` whose payload is this path (NUL-terminated), then `value` if given.
