@@ -1,44 +1,108 @@
 #!/usr/bin/env bash
 # make bench: the C core against the Rust core, same workload, one QEMU run, ratios.
-# Builds the -perf profiles (no debug options), boots both guests in bench mode, collects
-# "BENCH name value unit" lines and prints Rust/C. Also core size and unsafe-block counts.
+# Builds the -perf profiles (no debug options) and boots both guests in bench mode:
+#  1. the xenstore loads (in-kernel API, /dev/xen/xenbus, watch events) in short windows with
+#     both guests up and taking turns (tests/xen/guest/ab-windows.sh): every round gives a
+#     paired Rust/C ratio, reported as their geometric mean with a 95% confidence interval;
+#  2. the bus (boot to all devices Connected, attach/detach), one repetition per boot, three
+#     boots per core in the order C R, R C, C R, reported as medians.
+# Collects the "BENCH" lines and prints Rust/C. Also core size and unsafe-block counts.
 source "$(dirname "$0")/lib/common.sh"
 run_perf_guests bench
 python3 - "$PERF_LOG" "$XBRS_CACHE/build" "$XBRS_TOP" <<'PY'
-import re, subprocess, sys, glob, os
+import math, re, subprocess, sys, glob, os
 log, build, top = sys.argv[1:4]
-vals = {}
+windows = {}  # name -> core -> round -> (value, unit)
+boots = {}    # name -> core -> [(value, unit)]
+errors = []
 warm_up = False
 for line in open(log, errors="replace"):
-    # dom0 runs one unmeasured repetition first (tests/xen/dom0/init).
+    # dom0 runs one unmeasured boot first (tests/xen/dom0/init).
     if "xbt-harness: warm-up begins" in line:
         warm_up = True
     if "xbt-harness: warm-up ends" in line:
         warm_up = False
-    if warm_up:
+    m = re.search(r"\[(c|rust)-perf-pv\] (BENCH-ERROR.*|xbt: not ok.*)", line) or \
+        re.search(r"(xbt: not ok.*)", line)
+    if m:
+        errors.append(line.strip())
         continue
     # The guest echoes every BENCH line itself; kernel console copies (with a printk
     # timestamp) would count the in-kernel numbers twice.
-    m = re.search(r"\[(c|rust)-perf-pv\] BENCH (\S+) ([0-9.]+) (\S+)", line)
+    m = re.search(r"\[(c|rust)-perf-pv\] BENCH@(\d+) (\S+) ([0-9.]+) (\S+)(.*)", line)
     if m:
-        vals.setdefault(m.group(2), {}).setdefault(m.group(1), []).append((float(m.group(3)), m.group(4)))
-if not vals:
+        core, rnd, name, value, unit, rest = m.groups()
+        e = re.search(r"\((\d+) errors\)", rest)
+        if e and int(e.group(1)):
+            errors.append(line.strip())
+        if int(rnd) > 0:  # round 0 is the warm-up
+            windows.setdefault(name, {}).setdefault(core, {})[int(rnd)] = (float(value), unit)
+        continue
+    m = re.search(r"\[(c|rust)-perf-pv\] BENCH (\S+) ([0-9.]+) (\S+)", line)
+    if m and not warm_up:
+        boots.setdefault(m.group(2), {}).setdefault(m.group(1), []).append((float(m.group(3)), m.group(4)))
+if not windows and not boots:
     sys.exit(f"no BENCH lines in {log}")
+
 def median(xs):
-    xs = sorted(x for x, _ in xs)
+    xs = sorted(xs)
     n = len(xs)
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 def spread(xs):
-    lo, hi = min(x for x, _ in xs), max(x for x, _ in xs)
+    lo, hi = min(xs), max(xs)
     return f"{lo:.0f}-{hi:.0f}" if lo >= 100 else f"{lo:.2f}-{hi:.2f}"
-print("median of the repetitions (n), range in brackets; Rust/C is the ratio of the medians")
-print(f"{'metric':36} {'C core':>24} {'Rust core':>24} {'Rust/C':>7}")
-for name in sorted(vals):
-    c, r = vals[name].get("c"), vals[name].get("rust")
-    unit = (c or r)[0][1]
-    ratio = f"{median(r) / median(c):.3f}" if c and r and median(c) else "n/a"
-    fmt = lambda v: f"{median(v):.1f} [{spread(v)}] n={len(v)}" if v else "missing"
-    print(f"{name + ' (' + unit + ')':36} {fmt(c):>24} {fmt(r):>24} {ratio:>7}")
+def fmt(xs):
+    return f"{median(xs):.1f} [{spread(xs)}]" if xs else "missing"
+# Which way is better, by unit; counts (delivered/sent events) have no direction.
+HIGHER = {"ops/s", "events/s"}
+LOWER = {"us", "ms", "s", "switches", "irqs"}
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+        9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131}
+
+if windows:
+    rounds = max(r for v in windows.values() for c in v.values() for r in c)
+    print(f"xenstore loads, in windows: C and Rust guests up together, taking turns; {rounds} measured")
+    print("rounds per load. Rust/C: geometric mean of the per-round ratios, 95% confidence interval;")
+    print("a verdict only when the interval excludes 1.0, else the difference is below what the run resolves.")
+    print(f"{'metric (unit)':44} {'C median [range]':>22} {'Rust median [range]':>22} {'Rust/C':>7} {'95% CI':>13}  verdict")
+    for name in sorted(windows):
+        c, r = windows[name].get("c", {}), windows[name].get("rust", {})
+        unit = next(iter((c or r).values()))[1]
+        cv, rv = [v for v, _ in c.values()], [v for v, _ in r.values()]
+        pairs = [r[k][0] / c[k][0] for k in sorted(set(c) & set(r)) if c[k][0] > 0 and r[k][0] > 0]
+        ratio = ci = verdict = ""
+        if len(pairs) >= 2:
+            logs = [math.log(p) for p in pairs]
+            n = len(logs)
+            mean = sum(logs) / n
+            sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
+            half = T975.get(n - 1, 2.0) * sd / math.sqrt(n)
+            lo, hi = math.exp(mean - half), math.exp(mean + half)
+            ratio, ci = f"{math.exp(mean):.3f}", f"{lo:.3f}-{hi:.3f}"
+            if unit in HIGHER or unit in LOWER:
+                if lo > 1 or hi < 1:
+                    better = (lo > 1) == (unit in HIGHER)
+                    verdict = f"{'Rust' if better else 'C'} better"
+                else:
+                    verdict = "not resolved"
+        elif c and r and unit in HIGHER | LOWER:
+            verdict = "n/a (zero values)"
+        print(f"{name + ' (' + unit + ')':44} {fmt(cv):>22} {fmt(rv):>22} {ratio:>7} {ci:>13}  {verdict}")
+    print()
+
+if boots:
+    print("bus, one repetition per boot: median of the repetitions (n), range in brackets; Rust/C is")
+    print("the ratio of the medians")
+    print(f"{'metric':36} {'C core':>24} {'Rust core':>24} {'Rust/C':>7}")
+    for name in sorted(boots):
+        c, r = boots[name].get("c"), boots[name].get("rust")
+        unit = (c or r)[0][1]
+        cv, rv = [v for v, _ in c or []], [v for v, _ in r or []]
+        ratio = f"{median(rv) / median(cv):.3f}" if cv and rv and median(cv) else "n/a"
+        f = lambda v: f"{fmt(v)} n={len(v)}" if v else "missing"
+        print(f"{name + ' (' + unit + ')':36} {f(cv):>24} {f(rv):>24} {ratio:>7}")
+    print()
+
 def size(paths):
     out = subprocess.run(["llvm-size-19", *paths], capture_output=True, text=True).stdout.splitlines()[1:]
     return sum(int(l.split()[0]) + int(l.split()[1]) for l in out if l.split() and l.split()[0].isdigit())
@@ -52,4 +116,8 @@ src = glob.glob(f"{top}/rust/xenbus/*.rs")
 blocks = sum(len(re.findall(r"\bunsafe\s*\{", open(p).read())) for p in src)
 fns = sum(len(re.findall(r"\bunsafe (?:extern \"C\" )?fn\b", open(p).read())) for p in src)
 print(f"unsafe in rust/xenbus: {blocks} unsafe blocks, {fns} unsafe fns; log: {log}")
+if errors:
+    print(f"{len(errors)} errors during the run (numbers next to them may be missing or wrong):")
+    print("\n".join("  " + e for e in errors[:20]))
+    sys.exit(1)
 PY

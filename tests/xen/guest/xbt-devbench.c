@@ -2,8 +2,9 @@
 /*
  * xbt-devbench: throughput through /dev/xen/xenbus, printed as "BENCH name value unit" lines.
  *
- * usage: xbt-devbench [SECONDS [local|read16]]   (per measurement, default 5; with a load
- *        name, only that measurement)
+ * usage: xbt-devbench [SECONDS [LOAD [WINDOW]]]   (per measurement, default 5 s; with a LOAD
+ *        (local, read1, read16, write1, watch), only that measurement; WINDOW numbers the
+ *        process's requests to dom0's agent, which must differ from the last window's)
  *
  *   dev.local_roundtrip.1      requests the device answers itself (a READ in a transaction the
  *                              file does not own -> ENOENT): the device's own overhead
@@ -15,11 +16,11 @@
  *   *.guest_cpu_per_op         the guest's busy CPU time (both vCPUs) per request, microseconds
  *   *.store_irqs_per_op        store event channel interrupts in the guest per request
  *   dev.watch_events           events per second delivered to a user watcher while dom0 writes
- *                              5000 nodes below the watched one as fast as xenstored goes (the
- *                              agent's pipelined flood; distinct nodes, or xenstored merges
- *                              events); also how many of them were delivered
+ *                              1000 nodes per second of SECONDS below the watched one, as fast
+ *                              as xenstored goes (the agent's pipelined flood; distinct nodes,
+ *                              or xenstored merges events); also how many were delivered
  *
- * Run only by make bench (tests/xen/guest/bench-dev.sh) and make profile (profile.sh): the
+ * Run only by make bench (tests/xen/guest/ab-windows.sh) and make profile (profile.sh): the
  * numbers depend on the machine, so this is never a timed test.
  */
 #include <pthread.h>
@@ -198,16 +199,15 @@ static void *watcher_main(void *arg)
 	return NULL;
 }
 
-static void bench_watch_events(void)
+static void bench_watch_events(int n_events, unsigned int seq_base)
 {
-	const int N = 5000;
 	struct watcher w = { .fd = dev_open(0) };
 	char pl[64];
 	uint32_t len = payload2(pl, BASE "/w", "bench", false);
 	struct xmsg m;
 	pthread_t th;
 
-	if (!dom0_cmd(AGENT_SEQ, 30, "quota nodes %d", 4 * N)) {
+	if (!dom0_cmd(seq_base, 30, "quota nodes %d", 4 * n_events)) {
 		bench("dev.watch_events", -1, "");
 		return;
 	}
@@ -222,26 +222,77 @@ static void bench_watch_events(void)
 		bench("dev.watch_events", -1, "");
 		return;
 	}
-	if (!dom0_cmd(AGENT_SEQ, 300, "flood " BASE "/w %d v", N))
+	if (!dom0_cmd(seq_base, 300, "flood " BASE "/w %d v", n_events))
 		w.events = -1;
 	msleep(1000);
 	w.stop = 1;
 	pthread_join(th, NULL);
 	xcall2(w.fd, XS_RM, 0, BASE "/w", NULL, false, &m);
 	close(w.fd);
-	dom0_cmd(AGENT_SEQ, 30, "quota nodes restore");
+	dom0_cmd(seq_base, 30, "quota nodes restore");
 	bench("dev.watch_events", w.events > 1 ? (w.events - 1) / (w.last - w.first) : -1, "events/s");
 	printf("BENCH dev.watch_events.delivered %ld events\n", w.events);
-	printf("BENCH dev.watch_events.sent %d events\n", N);
+	printf("BENCH dev.watch_events.sent %d events\n", n_events);
 	fflush(stdout);
+}
+
+static void bench_counters(const char *load)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s.switches_per_op", load);
+	bench(name, switches_per_op, "switches");
+	snprintf(name, sizeof(name), "%s.guest_cpu_per_op", load);
+	bench(name, cpu_us_per_op, "us");
+	snprintf(name, sizeof(name), "%s.store_irqs_per_op", load);
+	bench(name, irqs_per_op, "irqs");
+}
+
+static void bench_read_1(void)
+{
+	static double lat[1000000];
+	size_t nlat = 0;
+	long n = client(OP_READ, lat, sizeof(lat) / sizeof(lat[0]), &nlat);
+
+	bench("dev.read.1", n < 0 ? -1 : n / secs, "ops/s");
+	if (nlat) {
+		qsort(lat, nlat, sizeof(lat[0]), cmp_double);
+		bench("dev.read_latency.1.p50", lat[nlat / 2] * 1e6, "us");
+		bench("dev.read_latency.1.p99", lat[nlat * 99 / 100] * 1e6, "us");
+	}
+}
+
+/* One load of a make bench window (or of make profile); false for an unknown name. */
+static bool run_load(const char *load, unsigned int seq_base)
+{
+	if (!strcmp(load, "local")) {
+		bench("dev.local_roundtrip.1", run_clients(OP_LOCAL, 1), "ops/s");
+		bench_counters("dev.local_roundtrip.1");
+	} else if (!strcmp(load, "read1")) {
+		bench_read_1();
+	} else if (!strcmp(load, "read16")) {
+		bench("dev.read.16", run_clients(OP_READ, 16), "ops/s");
+		bench_counters("dev.read.16");
+	} else if (!strcmp(load, "write1")) {
+		bench("dev.write.1", run_clients(OP_WRITE, 1), "ops/s");
+		bench_counters("dev.write.1");
+	} else if (!strcmp(load, "watch")) {
+		/* 5000 at the default 5 s, as before windows existed. */
+		bench_watch_events((int)(secs * 1000), seq_base);
+	} else {
+		return false;
+	}
+	return true;
 }
 
 int main(int argc, char **argv)
 {
-	static double lat[1000000];
-	size_t nlat = 0;
-	long n;
+	static const char *const all[] = { "local", "read1", "read16", "write1", "watch" };
+	/* The agent ignores a request whose sequence number repeats its last one: every window
+	 * (a new process) gets its own range. */
+	unsigned int seq_base = AGENT_SEQ + 100 * (argc > 3 ? (unsigned int)atoi(argv[3]) : 0);
 	struct xmsg m;
+	size_t i;
 	int fd;
 
 	if (argc > 1)
@@ -255,37 +306,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (argc > 2) {
-		/* One load only, for scripts/profile.sh: "local" (1 client) or "read16". */
-		int local = !strcmp(argv[2], "local");
-
-		if (!local && strcmp(argv[2], "read16")) {
+		if (!run_load(argv[2], seq_base)) {
 			printf("BENCH-ERROR unknown load %s\n", argv[2]);
 			return 1;
 		}
-		bench(local ? "dev.local_roundtrip.1" : "dev.read.16",
-		      run_clients(local ? OP_LOCAL : OP_READ, local ? 1 : 16), "ops/s");
-		return 0;
+	} else {
+		for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+			run_load(all[i], seq_base + 10 * i);
 	}
-	bench("dev.local_roundtrip.1", run_clients(OP_LOCAL, 1), "ops/s");
-	bench("dev.local_roundtrip.1.switches_per_op", switches_per_op, "switches");
-	bench("dev.local_roundtrip.1.guest_cpu_per_op", cpu_us_per_op, "us");
-	bench("dev.local_roundtrip.1.store_irqs_per_op", irqs_per_op, "irqs");
-	n = client(OP_READ, lat, sizeof(lat) / sizeof(lat[0]), &nlat);
-	bench("dev.read.1", n < 0 ? -1 : n / secs, "ops/s");
-	if (nlat) {
-		qsort(lat, nlat, sizeof(lat[0]), cmp_double);
-		bench("dev.read_latency.1.p50", lat[nlat / 2] * 1e6, "us");
-		bench("dev.read_latency.1.p99", lat[nlat * 99 / 100] * 1e6, "us");
-	}
-	bench("dev.read.16", run_clients(OP_READ, 16), "ops/s");
-	bench("dev.read.16.switches_per_op", switches_per_op, "switches");
-	bench("dev.read.16.guest_cpu_per_op", cpu_us_per_op, "us");
-	bench("dev.read.16.store_irqs_per_op", irqs_per_op, "irqs");
-	bench("dev.write.1", run_clients(OP_WRITE, 1), "ops/s");
-	bench("dev.write.1.switches_per_op", switches_per_op, "switches");
-	bench("dev.write.1.guest_cpu_per_op", cpu_us_per_op, "us");
-	bench("dev.write.1.store_irqs_per_op", irqs_per_op, "irqs");
-	bench_watch_events();
 	xcall2(fd, XS_RM, 0, BASE, NULL, false, &m);
 	close(fd);
 	return 0;
