@@ -39,7 +39,7 @@ use kernel::{
     },
     uaccess::{UserSliceReader, UserSliceWriter},
     xen::xenstore::proto::{
-        errno::XsErrno,
+        errno::wire_body,
         wire::{self, Header, MsgType, HEADER_LEN},
     },
 };
@@ -59,12 +59,19 @@ const BUFFER_MAX: usize = wire::PAYLOAD_MAX;
 /// is queued with the payload it came in, without another allocation and copy.
 struct Queued {
     header: [u8; HEADER_LEN],
-    body: KVec<u8>,
+    body: Body,
     is_event: bool,
 }
 
+enum Body {
+    /// A reply's payload or a watch event.
+    Owned(KVec<u8>),
+    /// A reply the device makes itself (`OK`, an error name): nothing to allocate or free.
+    Static(&'static [u8]),
+}
+
 impl Queued {
-    fn new(header: Header, body: KVec<u8>, is_event: bool) -> Self {
+    fn new(header: Header, body: Body, is_event: bool) -> Self {
         Self {
             header: header.to_bytes(),
             body,
@@ -72,15 +79,22 @@ impl Queued {
         }
     }
 
+    fn body(&self) -> &[u8] {
+        match &self.body {
+            Body::Owned(v) => v,
+            Body::Static(b) => b,
+        }
+    }
+
     fn len(&self) -> usize {
-        HEADER_LEN + self.body.len()
+        HEADER_LEN + self.body().len()
     }
 
     /// The bytes from offset `at` to the end of the header or of the body.
     fn chunk(&self, at: usize) -> &[u8] {
         match at.checked_sub(HEADER_LEN) {
             None => self.header.get(at..).unwrap_or(&[]),
-            Some(in_body) => self.body.get(in_body..).unwrap_or(&[]),
+            Some(in_body) => self.body().get(in_body..).unwrap_or(&[]),
         }
     }
 }
@@ -146,24 +160,21 @@ pub(crate) const fn file_bytes() -> usize {
         + BUFFER_MAX
 }
 
-fn error_reply(hdr: &Header, errno: Error) -> Result<Queued> {
-    let name = XsErrno::from_errno(-errno.to_errno())
-        .map(|e| e.wire_name())
-        .unwrap_or("EIO");
-    synthesized(MsgType::Error.as_u32(), hdr, name.as_bytes())
+/// An `ERROR` reply made here; an errno xenstore has no name for is reported as `EIO`.
+fn error_reply(hdr: &Header, errno: Error) -> Queued {
+    let body = wire_body(errno.to_errno()).unwrap_or(b"EIO\0");
+    synthesized(MsgType::Error.as_u32(), hdr, body)
 }
 
-/// A reply made here rather than by xenstored: `body` plus its NUL.
-fn synthesized(ty: u32, hdr: &Header, body: &[u8]) -> Result<Queued> {
+/// A reply made here rather than by xenstored; `body` includes its NUL.
+fn synthesized(ty: u32, hdr: &Header, body: &'static [u8]) -> Queued {
     let h = Header {
         ty,
         req_id: hdr.req_id,
         tx_id: hdr.tx_id,
-        len: body.len() as u32 + 1,
+        len: body.len() as u32,
     };
-    let mut data = bytes::copy_with_room(body, 1)?;
-    data.push(0, GFP_KERNEL)?;
-    Ok(Queued::new(h, data, false))
+    Queued::new(h, Body::Static(body), false)
 }
 
 impl XsFile {
@@ -279,8 +290,8 @@ impl XsFile {
         result
     }
 
-    fn reply_now(&self, data: Result<Queued>) -> Result {
-        self.push_reply(data?);
+    fn reply_now(&self, reply: Queued) -> Result {
+        self.push_reply(reply);
         Ok(())
     }
 
@@ -329,7 +340,7 @@ impl XsFile {
             self.watches
                 .unregister(&*self.store, uw.slot, uw.generation);
         }
-        self.reply_now(synthesized(hdr.ty, hdr, b"OK"))
+        self.reply_now(synthesized(hdr.ty, hdr, b"OK\0"))
     }
 
     /// Checks a message as the C device does (in its order) and sends it to xenstored, or
@@ -366,7 +377,7 @@ impl XsFile {
                 return if commit {
                     self.reply_now(error_reply(hdr, EAGAIN))
                 } else {
-                    self.reply_now(synthesized(hdr.ty, hdr, b"OK"))
+                    self.reply_now(synthesized(hdr.ty, hdr, b"OK\0"))
                 };
             }
         }
@@ -560,17 +571,11 @@ impl ReplySink for XsFile {
                     len: reply.payload.len() as u32,
                     ..hdr
                 };
-                Ok(Queued::new(h, reply.payload, false))
+                Queued::new(h, Body::Owned(reply.payload), false)
             }
             Err(e) => error_reply(&hdr, e),
         };
-        match msg {
-            Ok(msg) => self.push_reply(msg),
-            Err(_) => {
-                self.unreserve_reply();
-                warn_ratelimited!(self.limit, "dropped a reply: out of memory\n");
-            }
-        }
+        self.push_reply(msg);
     }
 }
 
@@ -611,7 +616,8 @@ impl WatchSink for XsFile {
             );
             return;
         }
-        if q.items.push(Queued::new(h, body, true), GFP_KERNEL).is_ok() {
+        let event = Queued::new(h, Body::Owned(body), true);
+        if q.items.push(event, GFP_KERNEL).is_ok() {
             q.events += 1;
             self.has_data.store(true, Release);
             self.readable.notify_all();

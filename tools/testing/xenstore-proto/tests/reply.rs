@@ -2,7 +2,7 @@
 
 //! Reply parsing and the errno table.
 
-use xenstore_proto::errno::{self, errno_from_wire, wire_name, XsErrno, XSD_ERRORS};
+use xenstore_proto::errno::{self, errno_from_wire, wire_body, wire_name, XsErrno, XSD_ERRORS};
 use xenstore_proto::wire::{
     directory, directory_part, domain_path, error_of, perms, single_string, strings,
     transaction_id, watch_event, Perm, PermKind, WireError,
@@ -56,6 +56,8 @@ fn every_error_string_maps_to_errno_and_back() {
         let mut payload = e.name.as_bytes().to_vec();
         payload.push(0);
         assert_eq!(error_of(&payload), x);
+        assert_eq!(wire_body(e.errno), Some(&payload[..]));
+        assert_eq!(wire_body(-e.errno), Some(&payload[..]));
     }
 }
 
@@ -81,6 +83,7 @@ fn unknown_error_is_einval_but_flagged() {
     assert!(XsErrno::from_wire(b"EINVAL").is_known());
     for e in [0, 3, 4, 99, 1000, i32::MIN, i32::MAX] {
         assert_eq!(wire_name(e), None, "{e}");
+        assert_eq!(wire_body(e), None, "{e}");
         assert_eq!(XsErrno::from_errno(e), None);
     }
 }

@@ -198,6 +198,34 @@ pub fn errno_from_wire(name: &[u8]) -> (i32, bool) {
     (e.errno(), e.is_known())
 }
 
+/// The whole payload of an `ERROR` reply for `errno`: its wire name and the NUL.
+///
+/// For replies made without xenstored (the `/dev/xen/xenbus` device answers some requests
+/// itself): a static body needs no allocation. The sign of `errno` is ignored; `None` for
+/// errno values xenstore has no name for, as [`wire_name`].
+#[inline]
+pub fn wire_body(errno: i32) -> Option<&'static [u8]> {
+    Some(match errno.unsigned_abs() as i32 {
+        EINVAL => b"EINVAL\0",
+        EACCES => b"EACCES\0",
+        EEXIST => b"EEXIST\0",
+        EISDIR => b"EISDIR\0",
+        ENOENT => b"ENOENT\0",
+        ENOMEM => b"ENOMEM\0",
+        ENOSPC => b"ENOSPC\0",
+        EIO => b"EIO\0",
+        ENOTEMPTY => b"ENOTEMPTY\0",
+        ENOSYS => b"ENOSYS\0",
+        EROFS => b"EROFS\0",
+        EBUSY => b"EBUSY\0",
+        EAGAIN => b"EAGAIN\0",
+        EISCONN => b"EISCONN\0",
+        E2BIG => b"E2BIG\0",
+        EPERM => b"EPERM\0",
+        _ => return None,
+    })
+}
+
 /// Maps an errno number to its xenstore wire name (without NUL).
 ///
 /// The sign of `errno` is ignored so that both `ENOENT` and `-ENOENT` work.
