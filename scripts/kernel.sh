@@ -86,14 +86,23 @@ configure() { # PROFILE OUT fragments...
   make_k "$out" tinyconfig >/dev/null
   (cd "$TREE" && KCONFIG_CONFIG="$out/.config" scripts/kconfig/merge_config.sh -m -O "$out" "$out/.config" "${frags[@]}" >/dev/null)
   make_k "$out" olddefconfig >/dev/null
-  # Every requested option must have landed: a silently dropped option is a wrong kernel.
+  # Every requested option must have landed: a silently dropped option is a wrong kernel. As
+  # in merge_config.sh, a later fragment's line for an option overrides an earlier one's.
   local line sym bad=0
+  local -A want=()
   while read -r line; do
     case $line in
-      CONFIG_*=*) sym=${line%%=*}; grep -qxF "$line" "$out/.config" || { log "config: wanted '$line', got '$(grep -E "^(# )?$sym[= ]" "$out/.config" || echo unset)'"; bad=1; } ;;
-      "# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *}; grep -qE "^$sym=" "$out/.config" && { log "config: wanted $sym unset"; bad=1; } ;;
+      CONFIG_*=*) want[${line%%=*}]=$line ;;
+      "# CONFIG_"*" is not set") sym=${line#\# }; want[${sym%% *}]=$line ;;
     esac
   done < <(cat "${frags[@]}")
+  for sym in "${!want[@]}"; do
+    line=${want[$sym]}
+    case $line in
+      CONFIG_*=*) grep -qxF "$line" "$out/.config" || { log "config: wanted '$line', got '$(grep -E "^(# )?$sym[= ]" "$out/.config" || echo unset)'"; bad=1; } ;;
+      *) grep -qE "^$sym=" "$out/.config" && { log "config: wanted $sym unset"; bad=1; } ;;
+    esac
+  done
   [ $bad = 0 ] || die "config fragments for $profile did not apply"
   echo "$key" > "$out/.xbrs-config-key"
 }

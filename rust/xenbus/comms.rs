@@ -217,7 +217,9 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         &self.page
     }
 
-    /// Why the connection is unusable, if it is.
+    /// Why the connection is unusable, if it is (for the KUnit cases; the core itself acts on
+    /// the fatal error where it is found).
+    #[cfg(CONFIG_XEN_XENBUS_CORE_RUST_KUNIT_TEST)]
     pub(crate) fn fatal(&self) -> Option<Fatal> {
         self.queue.lock().fatal
     }
