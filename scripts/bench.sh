@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # make bench: the C core against the Rust core, same workload, one QEMU run, ratios.
 # Builds the -perf profiles (no debug options) and boots both guests in bench mode:
-#  1. the xenstore loads (in-kernel API, /dev/xen/xenbus, watch events) in short windows with
-#     both guests up and taking turns (tests/xen/guest/ab-windows.sh): every round gives a
-#     paired Rust/C ratio, reported as their geometric mean with a 95% confidence interval;
-#  2. the bus (boot to all devices Connected, attach/detach), one repetition per boot, three
-#     boots per core in the order C R, R C, C R, reported as medians.
+#  1. the xenstore loads (in-kernel API, /dev/xen/xenbus, watch events) and block attach/detach
+#     cycles, in short windows with both guests up and taking turns (tests/xen/guest/
+#     ab-windows.sh): every round gives a paired Rust/C ratio, reported as their geometric mean
+#     with a 95% confidence interval;
+#  2. the boot (to all devices Connected), one repetition per boot, three boots per core in
+#     the order C R, R C, C R, reported as medians.
 # Collects the "BENCH" lines and prints Rust/C. Also core size and unsafe-block counts.
 source "$(dirname "$0")/lib/common.sh"
 run_perf_guests bench
@@ -91,7 +92,7 @@ if windows:
     print()
 
 if boots:
-    print("bus, one repetition per boot: median of the repetitions (n), range in brackets; Rust/C is")
+    print("the boot, one repetition per boot: median of the repetitions (n), range in brackets; Rust/C is")
     print("the ratio of the medians")
     print(f"{'metric':36} {'C core':>24} {'Rust core':>24} {'Rust/C':>7}")
     for name in sorted(boots):

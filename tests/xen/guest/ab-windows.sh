@@ -4,9 +4,13 @@
 # Whatever drifts during a run (the host, dom0, xenstored) then weighs on both cores within
 # seconds instead of across boots minutes apart, and each round gives one paired Rust/C ratio.
 # A window is one load once; its lines come out as "BENCH@ROUND name value unit".
-ab_bench_ko=$(find /lib/modules -name xenbus_bench.ko | head -n 1)
+. /lib/xbt/bus-lib.sh
+ab_bench_ko=$(bb_kmod xenbus_bench)
+# For the attach/detach window: the guest has no disk of its own, dom0 attaches one at runtime.
+insmod "$(bb_kmod xen-blkfront)" || echo "BENCH-ERROR insmod xen-blkfront failed"
 ab_load() { # LOAD ROUND
   case $1 in
+    attach) bb_attach_detach 5 ;;
     kernel)
       # Read round trip, then ops/s with 1 and 8 threads, 500 operations per thread: ~3 s.
       dmesg -c >/dev/null
