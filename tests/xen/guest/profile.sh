@@ -24,7 +24,7 @@ xbt_prof dev_local xbt-devbench 15 local
 xbt_prof dev_read16 xbt-devbench 15 read16
 m=$(find /lib/modules -name xenbus_bench.ko | head -n 1)
 # A lone request at a time: its counters show the thread hand-offs of one round trip.
-xbt_prof kernel_rt sh -c "insmod $m rounds=4000 round_trip_only=1 && dmesg | sed -n 's/.*\(BENCH .*\)/\1/p' && rmmod xenbus_bench"
-xbt_prof kernel sh -c "insmod $m rounds=4000 && dmesg | sed -n 's/.*\(BENCH .*\)/\1/p' && rmmod xenbus_bench"
+xbt_prof kernel_rt sh -c "insmod $m rounds=4000 round_trip_only=1 && dmesg -c | sed -n 's/.*\(BENCH .*\)/\1/p' && rmmod xenbus_bench"
+xbt_prof kernel sh -c "insmod $m rounds=4000 && dmesg -c | sed -n 's/.*\(BENCH .*\)/\1/p' && rmmod xenbus_bench"
 xenstore-write data/xbt/result profile
 while :; do sleep 3600; done
