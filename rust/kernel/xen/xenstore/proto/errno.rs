@@ -53,75 +53,37 @@ pub struct XsdError {
     pub name: &'static str,
 }
 
-/// The xenstore error table, in protocol order (the order of `xsd_errors[]`
-/// in Xen's `xs_wire.h`; Linux's copy of the header stops at `E2BIG`, newer
-/// Xen versions add `EPERM`).
-pub const XSD_ERRORS: [XsdError; 16] = [
-    XsdError {
-        errno: EINVAL,
-        name: "EINVAL",
-    },
-    XsdError {
-        errno: EACCES,
-        name: "EACCES",
-    },
-    XsdError {
-        errno: EEXIST,
-        name: "EEXIST",
-    },
-    XsdError {
-        errno: EISDIR,
-        name: "EISDIR",
-    },
-    XsdError {
-        errno: ENOENT,
-        name: "ENOENT",
-    },
-    XsdError {
-        errno: ENOMEM,
-        name: "ENOMEM",
-    },
-    XsdError {
-        errno: ENOSPC,
-        name: "ENOSPC",
-    },
-    XsdError {
-        errno: EIO,
-        name: "EIO",
-    },
-    XsdError {
-        errno: ENOTEMPTY,
-        name: "ENOTEMPTY",
-    },
-    XsdError {
-        errno: ENOSYS,
-        name: "ENOSYS",
-    },
-    XsdError {
-        errno: EROFS,
-        name: "EROFS",
-    },
-    XsdError {
-        errno: EBUSY,
-        name: "EBUSY",
-    },
-    XsdError {
-        errno: EAGAIN,
-        name: "EAGAIN",
-    },
-    XsdError {
-        errno: EISCONN,
-        name: "EISCONN",
-    },
-    XsdError {
-        errno: E2BIG,
-        name: "E2BIG",
-    },
-    XsdError {
-        errno: EPERM,
-        name: "EPERM",
-    },
-];
+/// Defines [`XSD_ERRORS`] and [`wire_body`] from one list of names, so the two cannot
+/// disagree.
+macro_rules! xsd_errors {
+    ($($errno:ident),* $(,)?) => {
+        /// The xenstore error table, in protocol order (the order of `xsd_errors[]`
+        /// in Xen's `xs_wire.h`; Linux's copy of the header stops at `E2BIG`, newer
+        /// Xen versions add `EPERM`).
+        pub const XSD_ERRORS: [XsdError; [$(stringify!($errno)),*].len()] = [$(XsdError {
+            errno: $errno,
+            name: stringify!($errno),
+        }),*];
+
+        /// The whole payload of an `ERROR` reply for `errno`: its wire name and the NUL.
+        ///
+        /// For replies made without xenstored (the `/dev/xen/xenbus` device answers some
+        /// requests itself): a static body needs no allocation. The sign of `errno` is
+        /// ignored; `None` for errno values xenstore has no name for, as [`wire_name`].
+        #[inline]
+        pub fn wire_body(errno: i32) -> Option<&'static [u8]> {
+            match errno.unsigned_abs() as i32 {
+                $($errno => Some(concat!(stringify!($errno), "\0").as_bytes()),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+xsd_errors!(
+    EINVAL, EACCES, EEXIST, EISDIR, ENOENT, ENOMEM, ENOSPC, EIO, ENOTEMPTY, ENOSYS, EROFS, EBUSY,
+    EAGAIN, EISCONN, E2BIG, EPERM
+);
 
 /// The error carried by a xenstore `ERROR` reply.
 ///
@@ -196,34 +158,6 @@ impl XsErrno {
 pub fn errno_from_wire(name: &[u8]) -> (i32, bool) {
     let e = XsErrno::from_wire(name);
     (e.errno(), e.is_known())
-}
-
-/// The whole payload of an `ERROR` reply for `errno`: its wire name and the NUL.
-///
-/// For replies made without xenstored (the `/dev/xen/xenbus` device answers some requests
-/// itself): a static body needs no allocation. The sign of `errno` is ignored; `None` for
-/// errno values xenstore has no name for, as [`wire_name`].
-#[inline]
-pub fn wire_body(errno: i32) -> Option<&'static [u8]> {
-    Some(match errno.unsigned_abs() as i32 {
-        EINVAL => b"EINVAL\0",
-        EACCES => b"EACCES\0",
-        EEXIST => b"EEXIST\0",
-        EISDIR => b"EISDIR\0",
-        ENOENT => b"ENOENT\0",
-        ENOMEM => b"ENOMEM\0",
-        ENOSPC => b"ENOSPC\0",
-        EIO => b"EIO\0",
-        ENOTEMPTY => b"ENOTEMPTY\0",
-        ENOSYS => b"ENOSYS\0",
-        EROFS => b"EROFS\0",
-        EBUSY => b"EBUSY\0",
-        EAGAIN => b"EAGAIN\0",
-        EISCONN => b"EISCONN\0",
-        E2BIG => b"E2BIG\0",
-        EPERM => b"EPERM\0",
-        _ => return None,
-    })
 }
 
 /// Maps an errno number to its xenstore wire name (without NUL).
