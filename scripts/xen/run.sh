@@ -51,9 +51,9 @@ done
 
 # A test guest on the Rust core ran its suite in ~11.5 min on a machine where the C guest took
 # ~7.5 min (and on another in ~3.5 min): the wait is for slow machines, hangs are caught by the
-# idle limit. Bench mode runs both guests at once for the windows of xenstore loads (~8 min),
-# then boots every guest three times, and the first one once more to warm up (~1-2 min per
-# boot): five boots per guest is the budget.
+# idle limit. Bench mode runs both guests at once for the windows of loads (~8.5 min), then
+# boots every guest three times, and the first one once more to warm up (~15 s per boot): five
+# boots per guest is the budget.
 boots=1; [ "$MODE" = bench ] && boots=5 GUEST_WAIT=600
 IFS=, ; guest_list="${guests[*]}"; unset IFS
 dom0_cmdline="console=hvc0 earlyprintk=xen rdinit=/init xbt.guests=$guest_list xbt.mode=$MODE"
