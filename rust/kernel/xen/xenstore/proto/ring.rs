@@ -274,6 +274,85 @@ fn ring_len(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(0).min(RING_SIZE)
 }
 
+/// The producer's loop of [`ring_write`] (and of the peer's [`peer_write_rsp`]): the two
+/// rings differ only in their fields, which the caller passes in as accessors.
+fn produce<P: RingPage + ?Sized>(
+    page: &P,
+    src: &[u8],
+    cons_of: impl Fn(&P) -> u32,
+    prod_of: impl Fn(&P) -> u32,
+    copy_in: impl Fn(&P, usize, &[u8]),
+    publish: impl Fn(&P, u32),
+) -> Result<usize, RingError> {
+    if src.is_empty() {
+        // Corrupt indexes are reported even when there is nothing to write.
+        check_indexes(cons_of(page), prod_of(page))?;
+        return Ok(0);
+    }
+    let mut done = 0usize;
+    loop {
+        let rest = src.get(done..).unwrap_or(&[]);
+        if rest.is_empty() {
+            break;
+        }
+        let cons = cons_of(page);
+        let prod = prod_of(page);
+        let (off, avail) = writable_chunk(cons, prod)?;
+        if avail == 0 {
+            break;
+        }
+        page.full_barrier();
+        let n = avail.min(rest.len());
+        copy_in(page, off, rest.get(..n).unwrap_or(&[]));
+        page.write_barrier();
+        publish(page, prod.wrapping_add(ring_len(n)));
+        done = done.saturating_add(n);
+    }
+    Ok(done)
+}
+
+/// The consumer's loop of [`ring_read`] (and of the peer's [`peer_read_req`]), with the ring's
+/// fields passed in as accessors like [`produce`]'s.
+fn consume<P: RingPage + ?Sized>(
+    page: &P,
+    dst: &mut [u8],
+    cons_of: impl Fn(&P) -> u32,
+    prod_of: impl Fn(&P) -> u32,
+    copy_out: impl Fn(&P, usize, &mut [u8]),
+    publish: impl Fn(&P, u32),
+) -> Result<usize, RingError> {
+    if dst.is_empty() {
+        // Corrupt indexes are reported even when there is no room to read into.
+        check_indexes(cons_of(page), prod_of(page))?;
+        return Ok(0);
+    }
+    let mut done = 0usize;
+    loop {
+        let rest = match dst.get_mut(done..) {
+            Some(r) if !r.is_empty() => r,
+            _ => break,
+        };
+        let cons = cons_of(page);
+        let prod = prod_of(page);
+        if cons == prod {
+            break;
+        }
+        let (off, avail) = readable_chunk(cons, prod)?;
+        if avail == 0 {
+            break;
+        }
+        page.read_barrier();
+        let n = avail.min(rest.len());
+        if let Some(chunk) = rest.get_mut(..n) {
+            copy_out(page, off, chunk);
+        }
+        page.full_barrier();
+        publish(page, cons.wrapping_add(ring_len(n)));
+        done = done.saturating_add(n);
+    }
+    Ok(done)
+}
+
 /// Writes as much of `src` as fits into the request ring and publishes it;
 /// returns the number of bytes written (0 if the ring is full).
 ///
@@ -294,31 +373,14 @@ fn ring_len(n: usize) -> u32 {
 /// [`RingError::BadIndexes`] nothing more is written; bytes published by
 /// earlier steps of the same call stay published.
 pub fn ring_write<P: RingPage + ?Sized>(page: &P, src: &[u8]) -> Result<usize, RingError> {
-    if src.is_empty() {
-        // Corrupt indexes are reported even when there is nothing to write.
-        check_indexes(page.req_cons(), page.req_prod())?;
-        return Ok(0);
-    }
-    let mut done = 0usize;
-    loop {
-        let rest = src.get(done..).unwrap_or(&[]);
-        if rest.is_empty() {
-            break;
-        }
-        let cons = page.req_cons();
-        let prod = page.req_prod();
-        let (off, avail) = writable_chunk(cons, prod)?;
-        if avail == 0 {
-            break;
-        }
-        page.full_barrier();
-        let n = avail.min(rest.len());
-        page.write_req(off, rest.get(..n).unwrap_or(&[]));
-        page.write_barrier();
-        page.set_req_prod(prod.wrapping_add(ring_len(n)));
-        done = done.saturating_add(n);
-    }
-    Ok(done)
+    produce(
+        page,
+        src,
+        P::req_cons,
+        P::req_prod,
+        P::write_req,
+        P::set_req_prod,
+    )
 }
 
 /// Reads as many bytes as available (up to `dst.len()`) from the response
@@ -338,36 +400,14 @@ pub fn ring_write<P: RingPage + ?Sized>(page: &P, src: &[u8]) -> Result<usize, R
 /// The caller then asks [`response_needs_notify`] whether to notify the
 /// peer (only a peer that found the ring full waits for that).
 pub fn ring_read<P: RingPage + ?Sized>(page: &P, dst: &mut [u8]) -> Result<usize, RingError> {
-    if dst.is_empty() {
-        // Corrupt indexes are reported even when there is no room to read into.
-        check_indexes(page.rsp_cons(), page.rsp_prod())?;
-        return Ok(0);
-    }
-    let mut done = 0usize;
-    loop {
-        let rest = match dst.get_mut(done..) {
-            Some(r) if !r.is_empty() => r,
-            _ => break,
-        };
-        let cons = page.rsp_cons();
-        let prod = page.rsp_prod();
-        if cons == prod {
-            break;
-        }
-        let (off, avail) = readable_chunk(cons, prod)?;
-        if avail == 0 {
-            break;
-        }
-        page.read_barrier();
-        let n = avail.min(rest.len());
-        if let Some(chunk) = rest.get_mut(..n) {
-            page.read_rsp(off, chunk);
-        }
-        page.full_barrier();
-        page.set_rsp_cons(cons.wrapping_add(ring_len(n)));
-        done = done.saturating_add(n);
-    }
-    Ok(done)
+    consume(
+        page,
+        dst,
+        P::rsp_cons,
+        P::rsp_prod,
+        P::read_rsp,
+        P::set_rsp_cons,
+    )
 }
 
 /// Whether the peer must be notified after [`ring_write`] published
@@ -411,54 +451,25 @@ pub fn peer_read_req<P: PeerRingPage + ?Sized>(
     page: &P,
     dst: &mut [u8],
 ) -> Result<usize, RingError> {
-    let mut done = 0usize;
-    loop {
-        let rest = match dst.get_mut(done..) {
-            Some(r) if !r.is_empty() => r,
-            _ => break,
-        };
-        let cons = page.req_cons();
-        let prod = page.req_prod();
-        if cons == prod {
-            break;
-        }
-        let (off, avail) = readable_chunk(cons, prod)?;
-        if avail == 0 {
-            break;
-        }
-        page.read_barrier();
-        let n = avail.min(rest.len());
-        if let Some(chunk) = rest.get_mut(..n) {
-            page.read_req(off, chunk);
-        }
-        page.full_barrier();
-        page.set_req_cons(cons.wrapping_add(ring_len(n)));
-        done = done.saturating_add(n);
-    }
-    Ok(done)
+    consume(
+        page,
+        dst,
+        P::req_cons,
+        P::req_prod,
+        P::read_req,
+        P::set_req_cons,
+    )
 }
 
 /// Peer side of [`ring_read`]: produces as much of `src` as fits into the
 /// response ring, with the same barrier discipline as [`ring_write`].
 pub fn peer_write_rsp<P: PeerRingPage + ?Sized>(page: &P, src: &[u8]) -> Result<usize, RingError> {
-    let mut done = 0usize;
-    loop {
-        let rest = src.get(done..).unwrap_or(&[]);
-        if rest.is_empty() {
-            break;
-        }
-        let cons = page.rsp_cons();
-        let prod = page.rsp_prod();
-        let (off, avail) = writable_chunk(cons, prod)?;
-        if avail == 0 {
-            break;
-        }
-        page.full_barrier();
-        let n = avail.min(rest.len());
-        page.write_rsp(off, rest.get(..n).unwrap_or(&[]));
-        page.write_barrier();
-        page.set_rsp_prod(prod.wrapping_add(ring_len(n)));
-        done = done.saturating_add(n);
-    }
-    Ok(done)
+    produce(
+        page,
+        src,
+        P::rsp_cons,
+        P::rsp_prod,
+        P::write_rsp,
+        P::set_rsp_prod,
+    )
 }
