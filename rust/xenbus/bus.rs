@@ -546,6 +546,25 @@ fn watch_otherend(xendev: *mut bindings::xenbus_device) -> c_int {
     err
 }
 
+/// Runs the driver's `remove` under the reclaim semaphore, as the C core does, then drops the
+/// module reference that probe took.
+///
+/// # Safety
+///
+/// `drv` is the live driver whose probe of the live `xendev` succeeded after taking a module
+/// reference.
+unsafe fn remove_and_put(drv: *mut bindings::xenbus_driver, xendev: *mut bindings::xenbus_device) {
+    // SAFETY: Per the function's contract.
+    unsafe {
+        if let Some(remove) = (*drv).remove {
+            bindings::down(&mut (*xendev).reclaim_sem);
+            remove(xendev);
+            bindings::up(&mut (*xendev).reclaim_sem);
+        }
+        bindings::module_put((*drv).driver.owner);
+    }
+}
+
 /// `bus_type.probe`.
 ///
 /// # Safety
@@ -595,15 +614,8 @@ pub(crate) unsafe extern "C" fn xenbus_rs_dev_probe(dev: *mut bindings::device) 
     }
     let err = watch_otherend(xendev);
     if err != 0 {
-        // SAFETY: Undo the driver's probe, then the module reference.
-        unsafe {
-            if let Some(remove) = (*drv).remove {
-                bindings::down(&mut (*xendev).reclaim_sem);
-                remove(xendev);
-                bindings::up(&mut (*xendev).reclaim_sem);
-            }
-            bindings::module_put((*drv).driver.owner);
-        }
+        // SAFETY: The driver's probe succeeded and took the module reference above.
+        unsafe { remove_and_put(drv, xendev) };
         return err;
     }
     // SAFETY: The device is bound and ours to update.
@@ -630,15 +642,8 @@ pub(crate) unsafe extern "C" fn xenbus_rs_dev_remove(dev: *mut bindings::device)
     // SAFETY: As above.
     unsafe { bindings::xenbus_rs_remove_stat_group(xendev) };
     free_otherend_watch(xendev);
-    // SAFETY: The driver's hook, under the reclaim semaphore, then the module reference.
-    unsafe {
-        if let Some(remove) = (*drv).remove {
-            bindings::down(&mut (*xendev).reclaim_sem);
-            remove(xendev);
-            bindings::up(&mut (*xendev).reclaim_sem);
-        }
-        bindings::module_put((*drv).driver.owner);
-    }
+    // SAFETY: The device is bound to `drv`, whose probe took the module reference.
+    unsafe { remove_and_put(drv, xendev) };
     free_otherend_details(xendev);
     // If the toolstack forced Closing, or the driver cannot rebind, say Closed so that the
     // device can be cleaned up.

@@ -100,6 +100,26 @@ fn into_c_string(mut bytes: KVec<u8>) -> Result<*mut c_char> {
     Ok(ptr.cast())
 }
 
+/// What the reading C calls return: `value` as a NUL-terminated string C `kfree`s, with its
+/// length (without the NUL) in `len` unless that is `NULL`; or the error as an `ERR_PTR`.
+///
+/// # Safety
+///
+/// `len` is `NULL` or writable.
+unsafe fn value_to_c(value: Result<KVec<u8>>, len: *mut c_uint) -> *mut c_void {
+    let n = value.as_ref().map_or(0, |v| v.len());
+    match value.and_then(into_c_string) {
+        Ok(out) => {
+            if !len.is_null() {
+                // SAFETY: `len` is writable (contract); `n <= XENSTORE_PAYLOAD_MAX` fits.
+                unsafe { *len = n as c_uint };
+            }
+            out.cast()
+        }
+        Err(e) => e.to_ptr(),
+    }
+}
+
 /// A `kmalloc`ed, NUL-terminated string made of `parts`, for C to own (and `kfree`).
 pub(crate) fn kmalloc_c_string_parts(parts: &[&[u8]]) -> Result<*const c_char> {
     let len = parts.iter().map(|p| p.len()).sum::<usize>();
@@ -140,23 +160,14 @@ pub(crate) unsafe extern "C" fn xenbus_read(
     node: *const c_char,
     len: *mut c_uint,
 ) -> *mut c_void {
-    let result = (|| -> Result<(*mut c_char, usize)> {
+    let result = (|| -> Result<KVec<u8>> {
         // SAFETY: Per the function's contract.
         let path = unsafe { JoinedPath::from_c(dir, node) }?;
         let value = store()?.call(&path.request(MsgType::Read, None)?, t.id, Uninterruptible)?;
-        let n = value.len();
-        Ok((into_c_string(value)?, n))
+        Ok(value)
     })();
-    match result {
-        Ok((out, n)) => {
-            if !len.is_null() {
-                // SAFETY: `len` is writable (contract); `n <= XENSTORE_PAYLOAD_MAX` fits.
-                unsafe { *len = n as c_uint };
-            }
-            out.cast()
-        }
-        Err(e) => e.to_ptr(),
-    }
+    // SAFETY: `len` is `NULL` or writable (contract).
+    unsafe { value_to_c(result, len) }
 }
 
 /// Writes `string` (without its NUL) to `dir/node`, creating missing parents.
@@ -375,25 +386,16 @@ pub(crate) unsafe extern "C" fn xenbus_rs_get_perms(
     node: *const c_char,
     len: *mut c_uint,
 ) -> *mut c_void {
-    let result = (|| -> Result<(*mut c_char, usize)> {
+    let result = (|| -> Result<KVec<u8>> {
         // SAFETY: Per the function's contract.
         let path = unsafe { join(dir, node) }?;
         let perms = store()?.get_perms(t.id, &path, Uninterruptible)?;
         // Every entry must be a valid permission (letter + domid), NUL-terminated.
         let _ = kernel::xen::xenstore::proto::wire::perms(&perms).map_err(|_| EIO)?;
-        let n = perms.len();
-        Ok((into_c_string(perms)?, n))
+        Ok(perms)
     })();
-    match result {
-        Ok((out, n)) => {
-            if !len.is_null() {
-                // SAFETY: `len` is writable (contract).
-                unsafe { *len = n as c_uint };
-            }
-            out.cast()
-        }
-        Err(e) => e.to_ptr(),
-    }
+    // SAFETY: `len` is `NULL` or writable (contract).
+    unsafe { value_to_c(result, len) }
 }
 
 /// Sets the permissions of `dir/node`; `perms` holds `len` bytes of NUL-terminated entries.
