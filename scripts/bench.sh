@@ -5,24 +5,23 @@
 #     cycles, in short windows with both guests up and taking turns (tests/xen/guest/
 #     ab-windows.sh): every round gives a paired Rust/C ratio, reported as their geometric mean
 #     with a 95% confidence interval;
-#  2. the boot (to all devices Connected), one repetition per boot, three boots per core in
-#     the order C R, R C, C R, reported as medians.
+#  2. the boot (to all devices Connected), one repetition per boot, in rounds the same way
+#     (C R, then R C, ...), so that it gets paired ratios and an interval too.
 # Collects the "BENCH" lines and prints Rust/C. Also core size and unsafe-block counts.
 source "$(dirname "$0")/lib/common.sh"
 run_perf_guests bench
 python3 - "$PERF_LOG" "$XBRS_CACHE/build" "$XBRS_TOP" <<'PY'
 import math, re, subprocess, sys, glob, os
 log, build, top = sys.argv[1:4]
-windows = {}  # name -> core -> round -> (value, unit)
-boots = {}    # name -> core -> [(value, unit)]
+# phase -> name -> core -> round -> (value, unit); the phase is set by dom0's markers.
+rounds = {"windows": {}, "boots": {}}
+phase = None
 errors = []
-warm_up = False
 for line in open(log, errors="replace"):
-    # dom0 runs one unmeasured boot first (tests/xen/dom0/init).
-    if "xbt-harness: warm-up begins" in line:
-        warm_up = True
-    if "xbt-harness: warm-up ends" in line:
-        warm_up = False
+    if "xbt-harness: benchmark windows begin" in line:
+        phase = "windows"
+    if "xbt-harness: benchmark boots begin" in line:
+        phase = "boots"
     m = re.search(r"\[(c|rust)-perf-pv\] (BENCH-ERROR.*|xbt: not ok.*)", line) or \
         re.search(r"(xbt: not ok.*)", line)
     if m:
@@ -31,18 +30,14 @@ for line in open(log, errors="replace"):
     # The guest echoes every BENCH line itself; kernel console copies (with a printk
     # timestamp) would count the in-kernel numbers twice.
     m = re.search(r"\[(c|rust)-perf-pv\] BENCH@(\d+) (\S+) ([0-9.]+) (\S+)(.*)", line)
-    if m:
+    if m and phase:
         core, rnd, name, value, unit, rest = m.groups()
         e = re.search(r"\((\d+) errors\)", rest)
         if e and int(e.group(1)):
             errors.append(line.strip())
         if int(rnd) > 0:  # round 0 is the warm-up
-            windows.setdefault(name, {}).setdefault(core, {})[int(rnd)] = (float(value), unit)
-        continue
-    m = re.search(r"\[(c|rust)-perf-pv\] BENCH (\S+) ([0-9.]+) (\S+)", line)
-    if m and not warm_up:
-        boots.setdefault(m.group(2), {}).setdefault(m.group(1), []).append((float(m.group(3)), m.group(4)))
-if not windows and not boots:
+            rounds[phase].setdefault(name, {}).setdefault(core, {})[int(rnd)] = (float(value), unit)
+if not any(rounds.values()):
     sys.exit(f"no BENCH lines in {log}")
 
 def median(xs):
@@ -53,21 +48,18 @@ def spread(xs):
     lo, hi = min(xs), max(xs)
     return f"{lo:.0f}-{hi:.0f}" if lo >= 100 else f"{lo:.2f}-{hi:.2f}"
 def fmt(xs):
-    return f"{median(xs):.1f} [{spread(xs)}]" if xs else "missing"
+    m = median(xs) if xs else 0
+    return (f"{m:.0f}" if min(xs) >= 100 else f"{m:.2f}") + f" [{spread(xs)}]" if xs else "missing"
 # Which way is better, by unit; counts (delivered/sent events) have no direction.
 HIGHER = {"ops/s", "events/s"}
 LOWER = {"us", "ms", "s", "switches", "irqs"}
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
         9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131}
 
-if windows:
-    rounds = max(r for v in windows.values() for c in v.values() for r in c)
-    print(f"xenstore loads, in windows: C and Rust guests up together, taking turns; {rounds} measured")
-    print("rounds per load. Rust/C: geometric mean of the per-round ratios, 95% confidence interval;")
-    print("a verdict only when the interval excludes 1.0, else the difference is below what the run resolves.")
+def table(metrics):
     print(f"{'metric (unit)':44} {'C median [range]':>22} {'Rust median [range]':>22} {'Rust/C':>7} {'95% CI':>13}  verdict")
-    for name in sorted(windows):
-        c, r = windows[name].get("c", {}), windows[name].get("rust", {})
+    for name in sorted(metrics):
+        c, r = metrics[name].get("c", {}), metrics[name].get("rust", {})
         unit = next(iter((c or r).values()))[1]
         cv, rv = [v for v, _ in c.values()], [v for v, _ in r.values()]
         pairs = [r[k][0] / c[k][0] for k in sorted(set(c) & set(r)) if c[k][0] > 0 and r[k][0] > 0]
@@ -91,18 +83,18 @@ if windows:
         print(f"{name + ' (' + unit + ')':44} {fmt(cv):>22} {fmt(rv):>22} {ratio:>7} {ci:>13}  {verdict}")
     print()
 
-if boots:
-    print("the boot, one repetition per boot: median of the repetitions (n), range in brackets; Rust/C is")
-    print("the ratio of the medians")
-    print(f"{'metric':36} {'C core':>24} {'Rust core':>24} {'Rust/C':>7}")
-    for name in sorted(boots):
-        c, r = boots[name].get("c"), boots[name].get("rust")
-        unit = (c or r)[0][1]
-        cv, rv = [v for v, _ in c or []], [v for v, _ in r or []]
-        ratio = f"{median(rv) / median(cv):.3f}" if cv and rv and median(cv) else "n/a"
-        f = lambda v: f"{fmt(v)} n={len(v)}" if v else "missing"
-        print(f"{name + ' (' + unit + ')':36} {f(cv):>24} {f(rv):>24} {ratio:>7}")
-    print()
+def measured(metrics):
+    return max(k for v in metrics.values() for c in v.values() for k in c)
+print("Rust/C: geometric mean of the per-round paired ratios with its 95% confidence interval; a")
+print("verdict only when the interval excludes 1.0, else the difference is below what the run resolves.")
+print()
+if rounds["windows"]:
+    print(f"xenstore loads and attach/detach, in windows: C and Rust guests up together, taking turns;")
+    print(f"{measured(rounds['windows'])} measured rounds per load")
+    table(rounds["windows"])
+if rounds["boots"]:
+    print(f"the boot, one repetition per boot, the cores alternating; {measured(rounds['boots'])} measured rounds")
+    table(rounds["boots"])
 
 def size(paths):
     out = subprocess.run(["llvm-size-19", *paths], capture_output=True, text=True).stdout.splitlines()[1:]
