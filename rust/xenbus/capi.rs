@@ -269,6 +269,20 @@ pub(crate) unsafe extern "C" fn xenbus_exists(
     c_int::from(exists)
 }
 
+/// Sends `ty` (`RM`, `MKDIR`: the path is the whole payload) and waits for its `OK`.
+fn path_command(
+    t: bindings::xenbus_transaction,
+    path: Result<JoinedPath<'_>>,
+    ty: MsgType,
+) -> c_int {
+    errno((|| {
+        let path = path?;
+        store()?
+            .call(&path.request(ty, None)?, t.id, Uninterruptible)
+            .map(drop)
+    })())
+}
+
 /// Removes `dir/node` and everything below it.
 ///
 /// # Safety
@@ -280,13 +294,9 @@ pub(crate) unsafe extern "C" fn xenbus_rm(
     dir: *const c_char,
     node: *const c_char,
 ) -> c_int {
-    errno((|| {
-        // SAFETY: Per the function's contract.
-        let path = unsafe { JoinedPath::from_c(dir, node) }?;
-        store()?
-            .call(&path.request(MsgType::Rm, None)?, t.id, Uninterruptible)
-            .map(drop)
-    })())
+    // SAFETY: Per the function's contract.
+    let path = unsafe { JoinedPath::from_c(dir, node) };
+    path_command(t, path, MsgType::Rm)
 }
 
 /// Starts a transaction and stores its id in `*t`.
@@ -365,13 +375,9 @@ pub(crate) unsafe extern "C" fn xenbus_rs_mkdir(
     dir: *const c_char,
     node: *const c_char,
 ) -> c_int {
-    errno((|| {
-        // SAFETY: Per the function's contract.
-        let path = unsafe { JoinedPath::from_c(dir, node) }?;
-        store()?
-            .call(&path.request(MsgType::Mkdir, None)?, t.id, Uninterruptible)
-            .map(drop)
-    })())
+    // SAFETY: Per the function's contract.
+    let path = unsafe { JoinedPath::from_c(dir, node) };
+    path_command(t, path, MsgType::Mkdir)
 }
 
 /// The permissions of `dir/node` as on the wire (`"n5\0r0\0"`), `kmalloc`ed; `*len` bytes.
