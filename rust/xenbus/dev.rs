@@ -441,12 +441,13 @@ impl XsFile {
             q.head = 0;
             self.has_data.store(false, Relaxed);
         } else if q.head >= 64 {
+            // Frees the items already read; the unread ones keep their order.
             let head = q.head;
-            let len = q.items.len();
-            for i in head..len {
-                q.items.swap(i - head, i);
-            }
-            q.items.truncate(len - head);
+            let mut index = 0;
+            q.items.retain(|_| {
+                index += 1;
+                index > head
+            });
             q.head = 0;
         }
         Ok(done)

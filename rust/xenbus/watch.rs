@@ -542,11 +542,11 @@ impl Watches {
             st.head = 0;
         } else if st.head >= 64 && st.head * 2 >= st.queue.len() {
             let head = st.head;
-            let len = st.queue.len();
-            for i in head..len {
-                st.queue.swap(i - head, i);
-            }
-            st.queue.truncate(len - head);
+            let mut index = 0;
+            st.queue.retain(|_| {
+                index += 1;
+                index > head
+            });
             st.head = 0;
         }
     }
