@@ -89,7 +89,7 @@ print("Rust/C: geometric mean of the per-round paired ratios with its 95% confid
 print("verdict only when the interval excludes 1.0, else the difference is below what the run resolves.")
 print()
 if rounds["windows"]:
-    print(f"xenstore loads and attach/detach, in windows: C and Rust guests up together, taking turns;")
+    print("xenstore loads and attach/detach, in windows: C and Rust guests up together, taking turns;")
     print(f"{measured(rounds['windows'])} measured rounds per load")
     table(rounds["windows"])
 if rounds["boots"]:
