@@ -109,6 +109,10 @@ struct QueueState {
     table: ReqTable<MAX_IN_FLIGHT>,
     slots: KVec<Option<Arc<Request>>>,
     to_send: SlotFifo,
+    /// Per slot: its request has left `to_send` for the ring. Only then is a reply for it
+    /// accepted; xenstored cannot answer what it has not read, and taking a queued request
+    /// out of the table would leave its slot in `to_send`, to be sent again once reused.
+    on_wire: [bool; MAX_IN_FLIGHT],
     fatal: Option<Fatal>,
     /// Submitters waiting for a free slot (freeing one wakes them only if there are any).
     slot_waiters: u32,
@@ -185,6 +189,7 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                     table: ReqTable::new(),
                     slots,
                     to_send: SlotFifo { slots: [0; MAX_IN_FLIGHT], head: 0, len: 0 },
+                    on_wire: [false; MAX_IN_FLIGHT],
                     fatal: None,
                     slot_waiters: 0,
                 }, "xenbus_rs_queue"),
@@ -235,6 +240,9 @@ impl<P: RingPage + Send + Sync> Engine<P> {
                 if let Some(entry) = q.slots.get_mut(slot) {
                     *entry = Some(req);
                 }
+                if let Some(sent) = q.on_wire.get_mut(slot) {
+                    *sent = false;
+                }
                 if !q.to_send.push(slot) {
                     // Cannot happen: every slot fits in the FIFO. Undo rather than lose it.
                     q.table.free(slot);
@@ -271,8 +279,14 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         if let Some(entry) = q.slots.get_mut(slot) {
             *entry = Some(req);
         }
+        if let Some(sent) = q.on_wire.get_mut(slot) {
+            *sent = false;
+        }
         if !q.to_send.push(slot) {
             q.table.free(slot);
+            if let Some(entry) = q.slots.get_mut(slot) {
+                *entry = None;
+            }
             return Err(EBUSY);
         }
         self.note_in_flight(&q);
@@ -480,15 +494,23 @@ impl<P: RingPage + Send + Sync> Engine<P> {
         while let Some(slot) = q.to_send.pop() {
             let req_id = q.table.req_id(slot);
             if let (Some(id), Some(Some(req))) = (req_id, q.slots.get(slot)) {
-                return Some((req.clone(), id));
+                let req = req.clone();
+                if let Some(sent) = q.on_wire.get_mut(slot) {
+                    *sent = true;
+                }
+                return Some((req, id));
             }
         }
         None
     }
 
+    /// Takes the request `req_id` out of the table, if it is there and on the wire.
     fn take_request(&self, req_id: u32) -> Option<Arc<Request>> {
         let mut q = self.queue.lock();
         let slot = q.table.lookup(req_id).ok()?;
+        if !q.on_wire.get(slot).copied().unwrap_or(false) {
+            return None;
+        }
         q.table.free(slot);
         self.note_in_flight(&q);
         let req = q.slots.get_mut(slot).and_then(Option::take);

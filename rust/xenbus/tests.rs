@@ -558,6 +558,7 @@ mod cases {
     };
     use core::ptr::NonNull;
     use kernel::xen::xenstore::proto::{
+        reqtable::ReqTable,
         ring::{ERROR_RINGIDX, RING_SIZE},
         wire::{HEADER_LEN, PAYLOAD_MAX},
     };
@@ -646,6 +647,44 @@ mod cases {
         assert_eq!(rig.replies(), 1);
         assert_eq!(rig.unknown_replies(), 3);
         assert!(!rig.page().out_of_bounds());
+        Ok(())
+    }
+
+    #[test]
+    fn reply_for_a_request_not_yet_on_the_ring_is_dropped() -> Result {
+        let mut rig = Rig::new()?;
+        // The engine's table hands out ids as a fresh table does.
+        let mut ids = ReqTable::<MAX_IN_FLIGHT>::new();
+        let (_, big_id) = ids.alloc().ok_or(EINVAL)?;
+        let (_, small_id) = ids.alloc().ok_or(EINVAL)?;
+        let big = rig.submit(WRITE, 0, &pattern(3000, 1)?)?;
+        let small = rig.submit(READ, 0, b"/small\0")?;
+        // The ring takes the first 1024 bytes of `big`; `small` waits its turn.
+        rig.pump();
+        rig.xs.queue(READ, small_id, 0, b"early\0")?;
+        rig.flush()?;
+        rig.pump();
+        assert_eq!(rig.unknown_replies(), 1);
+        assert!(!small.is_done_for_test());
+        // Both go out once, in order, and the real answers complete them.
+        for _ in 0..100 {
+            rig.pump();
+            rig.receive()?;
+            if rig.xs.received.len() >= 2 {
+                break;
+            }
+        }
+        let msgs = rig.xs.take_received();
+        assert_eq!(msgs.len(), 2);
+        assert!(msgs[0].header.req_id == big_id && msgs[1].header.req_id == small_id);
+        rig.xs.queue(READ, small_id, 0, b"right\0")?;
+        rig.xs.queue(WRITE, big_id, 0, b"OK\0")?;
+        rig.settle()?;
+        assert!(replied_with(&small, READ, b"right\0"));
+        assert!(replied_with(&big, WRITE, b"OK\0"));
+        assert!(rig.xs.take_received().is_empty());
+        assert_eq!(rig.unknown_replies(), 1);
+        assert!(rig.engine.fatal().is_none());
         Ok(())
     }
 
