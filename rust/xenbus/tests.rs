@@ -554,12 +554,15 @@ mod cases {
         ring::SharedRing,
         // KUnit's `assert!` declares a `Location` type of its own inside the asserted expression.
         store::{late_store_pfn, locate_hvm, locate_pv, Location as Loc},
+        watch::{WatchWire, Watches},
         xs::Store,
     };
     use core::ptr::NonNull;
+    use kernel::bindings;
     use kernel::xen::xenstore::proto::{
         reqtable::ReqTable,
         ring::{ERROR_RINGIDX, RING_SIZE},
+        token,
         wire::{HEADER_LEN, PAYLOAD_MAX},
     };
 
@@ -685,6 +688,69 @@ mod cases {
         assert!(rig.xs.take_received().is_empty());
         assert_eq!(rig.unknown_replies(), 1);
         assert!(rig.engine.fatal().is_none());
+        Ok(())
+    }
+
+    /// A xenstored that accepts every `WATCH` and `UNWATCH`.
+    struct AcceptingWire;
+
+    impl WatchWire for AcceptingWire {
+        fn watch(&self, _path: &[u8], _token: &[u8]) -> Result {
+            Ok(())
+        }
+
+        fn unwatch(&self, _path: &[u8], _token: &[u8]) -> Result {
+            Ok(())
+        }
+    }
+
+    /// A watch event for `key` as xenstored sends it: `path\0token\0`.
+    fn watch_event_for(key: (u32, u32), path: &[u8]) -> Result<KVec<u8>> {
+        let mut tok = [0u8; token::TOKEN_MAX];
+        let mut payload = bytes(path)?;
+        payload.push(0, GFP_KERNEL)?;
+        payload.extend_from_slice(token::format(key.0, key.1, &mut tok), GFP_KERNEL)?;
+        payload.push(0, GFP_KERNEL)?;
+        Ok(payload)
+    }
+
+    #[test]
+    fn watch_queue_stays_bounded_behind_a_stuck_callback() -> Result {
+        let wire = AcceptingWire;
+        let watches = Watches::new()?;
+        let mut stuck = KBox::new(pin_init::zeroed::<bindings::xenbus_watch>(), GFP_KERNEL)?;
+        let mut busy = KBox::new(pin_init::zeroed::<bindings::xenbus_watch>(), GFP_KERNEL)?;
+        stuck.node = c"/stuck".as_char_ptr();
+        busy.node = c"/busy".as_char_ptr();
+        let (stuck, busy) = (NonNull::from(&mut *stuck), NonNull::from(&mut *busy));
+        watches.register_c(&wire, stuck)?;
+        watches.register_c(&wire, busy)?;
+        let stuck_key = watches.key_for_test(stuck).ok_or(EINVAL)?;
+        let busy_key = watches.key_for_test(busy).ok_or(EINVAL)?;
+        // A helper is stuck in a callback of `stuck`, whose next event heads the queue;
+        // dispatcher 0 serves `busy` from behind it, leaving a hole per event.
+        watches.set_running_for_test(1, Some(stuck_key));
+        watches.watch_event(&watch_event_for(stuck_key, b"/stuck")?);
+        let event = watch_event_for(busy_key, b"/busy")?;
+        let mut served = 0;
+        let mut longest = 0;
+        for _ in 0..5000 {
+            watches.watch_event(&event);
+            if watches.pick_for_test() == Some(busy_key) {
+                served += 1;
+            }
+            longest = longest.max(watches.queue_for_test().0);
+        }
+        let (entries, live) = watches.queue_for_test();
+        watches.set_running_for_test(1, None);
+        let next = watches.pick_for_test();
+        watches.unregister_c(&wire, stuck);
+        watches.unregister_c(&wire, busy);
+        assert_eq!(served, 5000);
+        assert_eq!(live, 1);
+        // Holes are dropped once they are half the queue (and it has 64 entries).
+        assert!(entries <= 64 && longest <= 64);
+        assert!(next == Some(stuck_key));
         Ok(())
     }
 

@@ -536,17 +536,20 @@ impl Watches {
         None
     }
 
+    /// Drops the holes taken events and discarded ones leave, once they are at least half the
+    /// queue. Holes before `head` are not enough: while dispatcher 0 is stuck in a callback,
+    /// `head` stays at that watch's next event and the helpers take events from behind it, so
+    /// the holes pile up in the middle, and without this the queue would grow by one entry
+    /// per event however few are live (`queued`, at most `MAX_QUEUED_EVENTS`).
     fn compact(&self, st: &mut State) {
-        if st.head == st.queue.len() {
+        let len = st.queue.len();
+        if st.head == len {
             st.queue.clear();
             st.head = 0;
-        } else if st.head >= 64 && st.head * 2 >= st.queue.len() {
-            let head = st.head;
-            let mut index = 0;
-            st.queue.retain(|_| {
-                index += 1;
-                index > head
-            });
+        } else if len >= 64 && st.queued * 2 <= len {
+            // Every live event is `Some` and every entry before `head` is a hole: what remains
+            // is the live events in their order, `head` at the first.
+            st.queue.retain(|ev| ev.is_some());
             st.head = 0;
         }
     }
@@ -613,6 +616,38 @@ impl Event {
 impl EventSink for Watches {
     fn watch_event(&self, payload: &[u8]) {
         self.deliver(payload)
+    }
+}
+
+/// Hooks for the KUnit tests (`tests.rs`), which drive the queue without dispatcher threads.
+#[cfg(CONFIG_XEN_XENBUS_CORE_RUST_KUNIT_TEST)]
+impl Watches {
+    /// The slot and generation of a registered C watch.
+    pub(crate) fn key_for_test(
+        &self,
+        watch: NonNull<bindings::xenbus_watch>,
+    ) -> Option<(u32, u32)> {
+        self.find_c(watch)
+    }
+
+    /// Makes dispatcher `index` look busy in a callback of watch `key` (or idle).
+    pub(crate) fn set_running_for_test(&self, index: usize, key: Option<(u32, u32)>) {
+        if let Some(d) = self.state.lock().dispatchers.get_mut(index) {
+            d.running = key;
+        }
+    }
+
+    /// Takes the event dispatcher 0 would deliver next; returns its watch.
+    pub(crate) fn pick_for_test(&self) -> Option<(u32, u32)> {
+        let mut st = self.state.lock();
+        self.pick(&mut st, 0)
+            .map(|(ev, _)| (ev.slot, ev.generation))
+    }
+
+    /// Entries in the event queue, holes included, and the live events among them.
+    pub(crate) fn queue_for_test(&self) -> (usize, usize) {
+        let st = self.state.lock();
+        (st.queue.len(), st.queued)
     }
 }
 
