@@ -966,6 +966,34 @@ mod cases {
     }
 
     #[test]
+    fn unreadable_transaction_id_releases_the_suspend_gate() -> Result {
+        let mut page = KBox::new([0u32; 1024], GFP_KERNEL)?;
+        let base = NonNull::from(&mut *page).cast::<u8>();
+        // SAFETY: `base` points to 4096 bytes owned by `page`, aligned for the `u32` fields,
+        // freed only after `store` has been dropped below; nothing else refers to the store.
+        let ring = unsafe { SharedRing::new(base) };
+        let store = Store::new(Engine::new(ring)?, 0)?;
+        // What `call_raw` leaves for a kernel `TRANSACTION_START` that xenstored answered:
+        // one count, held until the transaction ends.
+        store.gate.enter(true);
+        store.gate.exit(1);
+        let zero = store.opened_transaction(b"0\0");
+        // Nothing holds off a suspend now (it would wait forever otherwise).
+        let users_after_bad_reply = store.gate.users_for_test();
+        store.gate.enter(true);
+        store.gate.exit(1);
+        let good = store.opened_transaction(b"17\0");
+        let users_after_good_reply = store.gate.users_for_test();
+        drop(store);
+        drop(page);
+        assert!(matches!(zero, Err(e) if e == EIO));
+        assert_eq!(users_after_bad_reply, 0);
+        assert!(matches!(good, Ok(17)));
+        assert_eq!(users_after_good_reply, 1);
+        Ok(())
+    }
+
+    #[test]
     fn reader_seat_kicks_its_caller_and_hands_over_the_outcome() -> Result {
         let mut rig = Rig::new()?;
         // The seat lives in a `Store`; an idle page that nothing pumps is enough for it (see

@@ -141,7 +141,7 @@ impl Gate {
         })
     }
 
-    fn enter(&self, counts_transaction: bool) {
+    pub(crate) fn enter(&self, counts_transaction: bool) {
         let mut st = self.state.lock();
         // While a suspend waits, new requests wait too, unless others are still in flight
         // (they may be the steps of an open transaction that must finish first).
@@ -153,7 +153,7 @@ impl Gate {
             .saturating_add(if counts_transaction { 2 } else { 1 });
     }
 
-    fn exit(&self, release: u32) {
+    pub(crate) fn exit(&self, release: u32) {
         let mut st = self.state.lock();
         st.users = st.users.saturating_sub(release);
         // Only a suspend waits for the count to reach zero (and requests wait only during one).
@@ -184,6 +184,12 @@ impl Gate {
     /// Increases with every resume (transactions from before a resume are gone).
     pub(crate) fn generation(&self) -> u64 {
         self.state.lock().generation
+    }
+
+    /// Requests in flight and open kernel transactions (for the KUnit cases).
+    #[cfg(CONFIG_XEN_XENBUS_CORE_RUST_KUNIT_TEST)]
+    pub(crate) fn users_for_test(&self) -> u32 {
+        self.state.lock().users
     }
 }
 
@@ -365,7 +371,17 @@ impl Store {
     /// Starts a transaction; returns its id.
     pub(crate) fn transaction_start(&self, mode: WaitMode) -> Result<u32> {
         let reply = self.call(&wire::Request::transaction_start(), 0, mode)?;
-        wire::transaction_id(&reply).map_err(|_| EIO)
+        self.opened_transaction(&reply)
+    }
+
+    /// The id in the payload of a kernel caller's `TRANSACTION_START` reply.
+    pub(crate) fn opened_transaction(&self, payload: &[u8]) -> Result<u32> {
+        wire::transaction_id(payload).map_err(|_| {
+            // Nobody ends a transaction whose id they never got: give back the count that
+            // `call_raw` keeps for it, or the next suspend would wait for it forever.
+            self.gate.exit(1);
+            EIO
+        })
     }
 
     /// Commits (`commit`) or aborts a transaction; a conflict is `EAGAIN`.
