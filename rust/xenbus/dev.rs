@@ -520,6 +520,10 @@ impl ReplySink for XsFile {
         let mut abort = None;
         if req.ty == start || req.ty == MsgType::TransactionEnd.as_u32() {
             let mut txs = self.txs.lock();
+            // Read again under the lock that `close` takes after setting it: either `close`
+            // finds the id recorded here and ends the transaction, or we see the file closed
+            // and abort it ourselves.
+            let closed = self.closed.load(Acquire);
             if req.ty == start {
                 let opened = match &outcome {
                     Ok(r) if r.ty == start => wire::transaction_id(&r.payload).ok(),
