@@ -104,6 +104,13 @@ struct State {
     dispatchers: [Dispatcher; DISPATCHERS],
 }
 
+impl State {
+    /// Whether watch `(slot, generation)` is registered.
+    fn is_live(&self, slot: u32, generation: u32) -> bool {
+        matches!(self.entries.get(slot as usize), Some(Some(e)) if e.generation == generation)
+    }
+}
+
 // SAFETY: The raw pointers inside refer to C objects that may be used from any thread (see
 // `Client`) or to kernel threads, which are only compared, never dereferenced.
 unsafe impl Send for State {}
@@ -243,10 +250,16 @@ impl Watches {
         // registration may arrive before the reply.
         let mut tok = [0u8; token::TOKEN_MAX];
         let tok = token::format(slot, generation, &mut tok);
-        if let Err(e) = wire.watch(path, tok) {
-            let mut st = self.state.lock();
-            self.remove_locked(&mut st, slot, generation);
-            return Err(e);
+        match wire.watch(path, tok) {
+            // The token is this registration's alone, so xenstored knows it from us: a resume
+            // that released our `WATCH` re-registered the table, this entry included, first.
+            Ok(()) => {}
+            Err(e) if e == EEXIST => {}
+            Err(e) => {
+                let mut st = self.state.lock();
+                self.remove_locked(&mut st, slot, generation);
+                return Err(e);
+            }
         }
         Ok((slot, generation))
     }
@@ -286,8 +299,7 @@ impl Watches {
     pub(crate) fn unregister(&self, wire: &dyn WatchWire, slot: u32, generation: u32) {
         let removed = {
             let mut st = self.state.lock();
-            let live = matches!(st.entries.get(slot as usize), Some(Some(e)) if e.generation == generation);
-            if live {
+            if st.is_live(slot, generation) {
                 let entry = st.entries.get_mut(slot as usize).and_then(Option::take);
                 self.discard_locked(&mut st, slot, generation);
                 entry
@@ -375,12 +387,21 @@ impl Watches {
             };
             let mut tok = [0u8; token::TOKEN_MAX];
             let tok = token::format(slot, generation, &mut tok);
-            if let Err(e) = wire.watch(without_nul(&path), tok) {
-                pr_warn!(
+            match wire.watch(without_nul(&path), tok) {
+                // (`EEXIST`: its registrant's own `WATCH`, held up by the suspend, came first.)
+                Err(e) if e != EEXIST => pr_warn!(
                     "re-registering watch {} after resume failed: {:?}\n",
                     BStrDisplay(without_nul(&path)),
                     e
-                );
+                ),
+                _ => {
+                    // Unregistered since we looked: its `UNWATCH` may have gone out before our
+                    // `WATCH`, which would leave xenstored watching for nobody.
+                    let live = self.state.lock().is_live(slot, generation);
+                    if !live {
+                        let _ = wire.unwatch(without_nul(&path), tok);
+                    }
+                }
             }
             i += 1;
         }
@@ -498,8 +519,7 @@ impl Watches {
                 continue;
             };
             let key = (ev.slot, ev.generation);
-            let live = matches!(st.entries.get(ev.slot as usize), Some(Some(e)) if e.generation == ev.generation);
-            if !live {
+            if !st.is_live(ev.slot, ev.generation) {
                 if let Some(slot) = st.queue.get_mut(i) {
                     *slot = None;
                 }
