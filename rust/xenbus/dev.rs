@@ -54,6 +54,8 @@ pub(crate) const MAX_WATCHES: usize = 256;
 pub(crate) const MAX_TRANSACTIONS: usize = 64;
 /// The message buffer: header and payload together, as the C device.
 const BUFFER_MAX: usize = wire::PAYLOAD_MAX;
+/// Bytes a reader copies out per pass over the queue (through a buffer on its stack).
+const READ_CHUNK: usize = 256;
 
 /// A message waiting to be read: the header apart from the body, so that a reply from xenstored
 /// is queued with the payload it came in, without another allocation and copy.
@@ -142,6 +144,9 @@ pub(crate) struct XsFile {
     txs: SpinLock<KVec<Tx>>,
     #[pin]
     queue: Mutex<ReadQueue>,
+    /// Held by a reader while it copies out (see [`XsFile::read`]).
+    #[pin]
+    read_turn: Mutex<()>,
     /// Readers and `poll` wait here (freed with `kfree_rcu`: dropping never blocks).
     readable: PollCondVarBox,
     #[pin]
@@ -195,6 +200,7 @@ impl XsFile {
                     dropped_events: 0,
                     space_waiters: 0,
                 }, "xenbus_rs_file_queue"),
+                read_turn <- new_mutex!((), "xenbus_rs_file_read_turn"),
                 readable: PollCondVarBox::new(c"xenbus_rs_file_readable", kernel::static_lock_class!())?,
                 space <- new_condvar!("xenbus_rs_file_space"),
                 limit <- RateLimit::new(),
@@ -397,42 +403,69 @@ impl XsFile {
     }
 
     /// `read()`: copies queued messages out; blocks unless `nonblock`.
+    ///
+    /// The queue's lock is never held across a copy to userspace, which can wait on slow
+    /// memory (a FUSE or userfaultfd mapping) for as long as its owner likes: the ring thread
+    /// queues replies and watch events for this file under that lock and must never wait for
+    /// one reader. Bytes go through a small buffer instead, and `read_turn` keeps the
+    /// readers of one file from interleaving (as the C device's `reply_mutex` does).
     pub(crate) fn read(&self, mut writer: UserSliceWriter, nonblock: bool) -> Result<usize> {
         let want = writer.len();
-        let mut q = self.queue.lock();
-        while q.head >= q.items.len() {
-            if nonblock {
-                return Err(EAGAIN);
-            }
-            if self.readable.wait_interruptible(&mut q) {
-                return Err(ERESTARTSYS);
-            }
-        }
-        let mut done = 0;
-        while done < want && q.head < q.items.len() {
-            let (head, cursor) = (q.head, q.cursor);
-            let Some(item) = q.items.get(head) else { break };
-            let (item_len, was_event) = (item.len(), item.is_event);
-            let chunk = item.chunk(cursor);
-            let n = chunk.len().min(want - done);
-            if let Err(e) = writer.write_slice(chunk.get(..n).unwrap_or(&[])) {
-                if done == 0 {
-                    return Err(e);
+        let mut bounce = [0u8; READ_CHUNK];
+        loop {
+            let turn = self.read_turn.lock();
+            let mut q = self.queue.lock();
+            if q.head >= q.items.len() {
+                // Wait without the turn, so that every waiting reader can be interrupted.
+                drop(turn);
+                if nonblock {
+                    return Err(EAGAIN);
                 }
-                break;
+                if self.readable.wait_interruptible(&mut q) {
+                    return Err(ERESTARTSYS);
+                }
+                continue;
             }
-            done += n;
-            q.cursor += n;
-            if q.cursor >= item_len {
-                q.head += 1;
-                q.cursor = 0;
-                if was_event {
-                    q.events -= 1;
-                } else {
-                    q.outstanding = q.outstanding.saturating_sub(1);
-                    if q.space_waiters > 0 {
-                        self.space.notify_all();
-                    }
+            let mut done = 0;
+            while done < want {
+                let Some(item) = q.items.get(q.head) else {
+                    break;
+                };
+                let chunk = item.chunk(q.cursor);
+                let n = chunk.len().min(want - done).min(READ_CHUNK);
+                let (Some(out), Some(src)) = (bounce.get_mut(..n), chunk.get(..n)) else {
+                    break;
+                };
+                out.copy_from_slice(src);
+                drop(q);
+                if let Err(e) = writer.write_slice(out) {
+                    return if done == 0 { Err(e) } else { Ok(done) };
+                }
+                done += n;
+                // Only readers move the front, and they take turns: it is still the same.
+                q = self.queue.lock();
+                self.consume(&mut q, n);
+            }
+            return Ok(done);
+        }
+    }
+
+    /// Marks `n` bytes at the front of the queue as read.
+    fn consume(&self, q: &mut ReadQueue, n: usize) {
+        let Some(item) = q.items.get(q.head) else {
+            return;
+        };
+        let (item_len, was_event) = (item.len(), item.is_event);
+        q.cursor += n;
+        if q.cursor >= item_len {
+            q.head += 1;
+            q.cursor = 0;
+            if was_event {
+                q.events -= 1;
+            } else {
+                q.outstanding = q.outstanding.saturating_sub(1);
+                if q.space_waiters > 0 {
+                    self.space.notify_all();
                 }
             }
         }
@@ -450,7 +483,6 @@ impl XsFile {
             });
             q.head = 0;
         }
-        Ok(done)
     }
 
     /// Whether a `read()` would not block (for `poll`, without taking the queue's lock).
