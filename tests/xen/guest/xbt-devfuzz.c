@@ -21,9 +21,14 @@
  * sends a request's payload from the file's buffer after write() returned, and the next write()
  * can overwrite it; libxenstore never pipelines, so it goes unnoticed upstream).
  */
+#include <linux/userfaultfd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include "xbt-dev.h"
 
@@ -1617,6 +1622,129 @@ static void t_rust_end0_then_start(void)
 
 /* --- after the storm -------------------------------------------------------------------------- */
 
+/* --- a reader stuck in copy_to_user ---------------------------------------------------------- */
+
+struct stalled_read {
+	int fd;
+	void *buf;
+	ssize_t got;
+	int err;
+};
+
+static void *stalled_read_main(void *arg)
+{
+	struct stalled_read *r = arg;
+
+	r->got = read(r->fd, r->buf, 4096);
+	r->err = r->got < 0 ? errno : 0;
+	return NULL;
+}
+
+/* A userfaultfd'd page that nobody has touched: copying into it waits until we say so. */
+static int uffd_page(void **page)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	int uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+
+	if (uffd < 0)
+		return -1;
+	*page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	reg.range.start = (unsigned long)*page;
+	reg.range.len = 4096;
+	if (*page == MAP_FAILED || ioctl(uffd, UFFDIO_API, &api) || ioctl(uffd, UFFDIO_REGISTER, &reg)) {
+		close(uffd);
+		return -1;
+	}
+	return uffd;
+}
+
+/*
+ * A reader whose buffer faults on slow memory (here userfaultfd; FUSE mappings do the same) sits
+ * in copy_to_user for as long as the memory's owner likes. Meanwhile the ring thread must go on
+ * queueing replies and watch events for that very file, and every other xenstore user must be
+ * served. Rust only: the C device holds reply_mutex across the copy, and its xenbus thread
+ * (replies) and xenwatch thread (watch events) take that mutex to queue for the file, so all of
+ * xenstore would wait for the reader.
+ */
+static void t_stalled_reader(void)
+{
+	struct check c = { .name = "dev.rust.stalled_reader_stalls_nobody_else" };
+	struct stalled_read r = { .fd = -1 };
+	struct uffdio_zeropage zero = { .range.len = 4096 };
+	struct uffd_msg fault;
+	struct pollfd pf;
+	pthread_t t;
+	bool started = false;
+	int uffd, fd = -1, i;
+	struct xmsg m;
+	char wbuf[64];
+
+	if (!rust) {
+		say_skip(c.name, "the C device holds reply_mutex across copy_to_user, which its xenbus "
+				 "and xenwatch threads need to queue for the file");
+		return;
+	}
+	uffd = uffd_page(&r.buf);
+	if (uffd < 0) {
+		say_fail(c.name, "userfaultfd: %s", strerror(errno));
+		return;
+	}
+	r.fd = dev_open(0);
+	fd = dev_open(0);
+	if (r.fd < 0 || fd < 0) {
+		ck_fail(&c, "open: %s", strerror(errno));
+		goto out;
+	}
+	/* The stalled file watches a node: its reply (and the first event) wait to be read. */
+	if (send_msg(r.fd, XS_WATCH, xbt_next_req++, 0, BASE "/stall\0stall", sizeof(BASE "/stall\0stall")) ||
+	    !readable(r.fd, 5000)) {
+		ck_fail(&c, "no reply to WATCH");
+		goto out;
+	}
+	if (pthread_create(&t, NULL, stalled_read_main, &r)) {
+		ck_fail(&c, "pthread_create failed");
+		goto out;
+	}
+	started = true;
+	pf = (struct pollfd){ .fd = uffd, .events = POLLIN };
+	if (poll(&pf, 1, 5000) != 1 || read(uffd, &fault, sizeof(fault)) != sizeof(fault) ||
+	    fault.event != UFFD_EVENT_PAGEFAULT) {
+		ck_fail(&c, "the reader did not fault on its buffer");
+		goto out;
+	}
+	/* Now: events for the stalled file, and plenty of other traffic, all answered in time. */
+	for (i = 0; i < 40 && c.fails == 0; i++) {
+		snprintf(wbuf, sizeof(wbuf), "%d", i);
+		if (xcall2(fd, XS_WRITE, 0, BASE "/stall", wbuf, true, &m) || !ok_reply(&m, XS_WRITE) ||
+		    xcall2(fd, XS_READ, 0, BASE "/stall", NULL, false, &m) || !ok_reply(&m, XS_READ) ||
+		    strcmp(m.body, wbuf))
+			ck_fail(&c, "request %d while a reader is stalled: %s", i, describe(&m));
+		else
+			ck_ok(&c);
+	}
+	if (r.got != 0 || r.err != 0)
+		ck_fail(&c, "the stalled read returned early (%zd, %s)", r.got, strerror(r.err));
+out:
+	if (started) {
+		zero.range.start = (unsigned long)r.buf;
+		if (ioctl(uffd, UFFDIO_ZEROPAGE, &zero))
+			ck_fail(&c, "UFFDIO_ZEROPAGE: %s", strerror(errno));
+		pthread_join(t, NULL);
+		if (r.got < HDR)
+			ck_fail(&c, "the stalled read ended with %zd (%s)", r.got, strerror(r.err));
+	}
+	if (r.fd >= 0)
+		close(r.fd);
+	if (fd >= 0) {
+		xcall2(fd, XS_RM, 0, BASE "/stall", NULL, false, &m);
+		close(fd);
+	}
+	close(uffd);
+	munmap(r.buf, 4096);
+	ck_done(&c, NULL);
+}
+
 static void t_after(void)
 {
 	int fd = dev_open(0);
@@ -1674,6 +1802,7 @@ int main(int argc, char **argv)
 	t_per_file_limits();
 	t_close_everything();
 	t_rust_end0_then_start();
+	t_stalled_reader();
 	t_after();
 	return 0;
 }
