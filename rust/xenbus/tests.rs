@@ -691,6 +691,29 @@ mod cases {
         Ok(())
     }
 
+    /// A `Store` over a zeroed page that nothing pumps (an idle interface page), for the parts
+    /// of a store that do not touch the ring.
+    struct IdleStore {
+        // Fields drop in declaration order: the store before the page its ring maps.
+        store: Arc<Store>,
+        _page: KBox<[u32; 1024]>,
+    }
+
+    impl IdleStore {
+        fn new() -> Result<Self> {
+            let mut page = KBox::new([0u32; 1024], GFP_KERNEL)?;
+            let base = NonNull::from(&mut *page).cast::<u8>();
+            // SAFETY: `base` points to 4096 bytes owned by `page`, aligned for the `u32` fields.
+            // `page` is freed only after `store`, which alone owns the ring (field order above;
+            // the tests never clone `store`), and moving the box does not move the page.
+            let ring = unsafe { SharedRing::new(base) };
+            Ok(Self {
+                store: Store::new(Engine::new(ring)?, 0)?,
+                _page: page,
+            })
+        }
+    }
+
     /// A xenstored that accepts every `WATCH` and `UNWATCH`.
     struct AcceptingWire;
 
@@ -774,14 +797,8 @@ mod cases {
 
     #[test]
     fn store_maps_reply_types_to_errors() -> Result {
-        // A zeroed, u32-aligned page-sized buffer is an idle interface page; nothing pumps it.
-        let mut page = KBox::new([0u32; 1024], GFP_KERNEL)?;
-        let base = NonNull::from(&mut *page).cast::<u8>();
-        // SAFETY: `base` points to 4096 bytes of memory owned by `page`, aligned for the `u32`
-        // fields, which is freed only after `store` (which owns the ring through its engine)
-        // has been dropped below; nothing else refers to the store.
-        let ring = unsafe { SharedRing::new(base) };
-        let store = Store::new(Engine::new(ring)?, 0)?;
+        let idle = IdleStore::new()?;
+        let store = &idle.store;
         let reply = |ty: u32, payload: &[u8]| -> Result<Reply> {
             Ok(Reply {
                 ty,
@@ -804,8 +821,7 @@ mod cases {
         let other_type = store.check_reply(MsgType::Read, reply(DIRECTORY, b"x\0")?);
         assert!(matches!(other_type, Err(e) if e == EINVAL));
 
-        drop(store);
-        drop(page);
+        drop(idle);
         Ok(())
     }
 
@@ -967,12 +983,8 @@ mod cases {
 
     #[test]
     fn unreadable_transaction_id_releases_the_suspend_gate() -> Result {
-        let mut page = KBox::new([0u32; 1024], GFP_KERNEL)?;
-        let base = NonNull::from(&mut *page).cast::<u8>();
-        // SAFETY: `base` points to 4096 bytes owned by `page`, aligned for the `u32` fields,
-        // freed only after `store` has been dropped below; nothing else refers to the store.
-        let ring = unsafe { SharedRing::new(base) };
-        let store = Store::new(Engine::new(ring)?, 0)?;
+        let idle = IdleStore::new()?;
+        let store = &idle.store;
         // What `call_raw` leaves for a kernel `TRANSACTION_START` that xenstored answered:
         // one count, held until the transaction ends.
         store.gate.enter(true);
@@ -984,8 +996,7 @@ mod cases {
         store.gate.exit(1);
         let good = store.opened_transaction(b"17\0");
         let users_after_good_reply = store.gate.users_for_test();
-        drop(store);
-        drop(page);
+        drop(idle);
         assert!(matches!(zero, Err(e) if e == EIO));
         assert_eq!(users_after_bad_reply, 0);
         assert!(matches!(good, Ok(17)));
@@ -996,14 +1007,9 @@ mod cases {
     #[test]
     fn reader_seat_kicks_its_caller_and_hands_over_the_outcome() -> Result {
         let mut rig = Rig::new()?;
-        // The seat lives in a `Store`; an idle page that nothing pumps is enough for it (see
-        // `store_maps_reply_types_to_errors`).
-        let mut page = KBox::new([0u32; 1024], GFP_KERNEL)?;
-        let base = NonNull::from(&mut *page).cast::<u8>();
-        // SAFETY: `base` points to 4096 bytes owned by `page`, aligned for the `u32` fields,
-        // freed only after `store` has been dropped below; nothing else refers to the store.
-        let ring = unsafe { SharedRing::new(base) };
-        let store = Store::new(Engine::new(ring)?, 0)?;
+        // The seat lives in a `Store`; one over an idle page is enough for it.
+        let idle = IdleStore::new()?;
+        let store = &idle.store;
 
         let a = rig.submit(READ, 0, b"/a\0")?;
         assert_eq!(rig.engine.in_flight(), 1);
@@ -1043,8 +1049,7 @@ mod cases {
         assert_eq!(rig.engine.in_flight(), 0);
         assert!(!c.is_done_for_test());
 
-        drop(store);
-        drop(page);
+        drop(idle);
         Ok(())
     }
 
