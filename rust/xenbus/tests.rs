@@ -777,6 +777,87 @@ mod cases {
         Ok(())
     }
 
+    /// A xenstored that already knows every token it is asked to watch.
+    struct WatchedAlreadyWire;
+
+    impl WatchWire for WatchedAlreadyWire {
+        fn watch(&self, _path: &[u8], _token: &[u8]) -> Result {
+            Err(EEXIST)
+        }
+
+        fn unwatch(&self, _path: &[u8], _token: &[u8]) -> Result {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn watch_already_registered_by_a_resume_stays_registered() -> Result {
+        let watches = Watches::new()?;
+        let mut w = KBox::new(pin_init::zeroed::<bindings::xenbus_watch>(), GFP_KERNEL)?;
+        w.node = c"/raced".as_char_ptr();
+        let w = NonNull::from(&mut *w);
+        // The registrant's `WATCH` was held up by a suspend, and the resume's re-registration
+        // sent this entry's token first: xenstored watches for us, so must the table.
+        let registered = watches.register_c(&WatchedAlreadyWire, w);
+        let key = watches.key_for_test(w);
+        watches.unregister_c(&AcceptingWire, w);
+        assert!(registered.is_ok());
+        assert!(key.is_some());
+        Ok(())
+    }
+
+    /// A xenstored during a resume's re-registration; while it handles the `WATCH` for `key`,
+    /// that watch is unregistered (its `UNWATCH` reaches xenstored first).
+    struct UnregisteringWire {
+        watches: Arc<Watches>,
+        key: (u32, u32),
+        watches_sent: Atomic<u32>,
+        unwatches_sent: Atomic<u32>,
+    }
+
+    impl WatchWire for UnregisteringWire {
+        fn watch(&self, _path: &[u8], token: &[u8]) -> Result {
+            self.watches_sent.fetch_add(1, Relaxed);
+            let mut tok = [0u8; token::TOKEN_MAX];
+            if token == token::format(self.key.0, self.key.1, &mut tok) {
+                self.watches
+                    .unregister(&AcceptingWire, self.key.0, self.key.1);
+            }
+            Ok(())
+        }
+
+        fn unwatch(&self, _path: &[u8], _token: &[u8]) -> Result {
+            self.unwatches_sent.fetch_add(1, Relaxed);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn watch_unregistered_during_reregistration_is_unwatched() -> Result {
+        let watches = Watches::new()?;
+        let mut w = KBox::new(pin_init::zeroed::<bindings::xenbus_watch>(), GFP_KERNEL)?;
+        w.node = c"/leaving".as_char_ptr();
+        let w = NonNull::from(&mut *w);
+        watches.register_c(&AcceptingWire, w)?;
+        let key = watches.key_for_test(w).ok_or(EINVAL)?;
+        let wire = UnregisteringWire {
+            watches: watches.clone(),
+            key,
+            watches_sent: Atomic::new(0),
+            unwatches_sent: Atomic::new(0),
+        };
+        watches.reregister_all(&wire);
+        let left = watches.key_for_test(w);
+        if left.is_some() {
+            watches.unregister_c(&AcceptingWire, w);
+        }
+        assert!(left.is_none());
+        assert_eq!(wire.watches_sent.load(Relaxed), 1);
+        // Without the second `UNWATCH`, xenstored would keep a watch for nobody.
+        assert_eq!(wire.unwatches_sent.load(Relaxed), 1);
+        Ok(())
+    }
+
     #[test]
     fn reply_of_unexpected_type_completes_request() -> Result {
         let mut rig = Rig::new()?;
