@@ -287,36 +287,24 @@ pub(crate) unsafe extern "C" fn xenbus_rs_frontend_changed(path: *const c_char) 
     }
     let root_len = b"device/".len() + devtype.len() + 1 + id.len();
     let root = path.get(..root_len).unwrap_or(path);
-    let Ok(root_c) = c_string(&[root]) else {
-        return;
-    };
     let Ok(state_path) = c_string(&[root, b"/state"]) else {
         return;
     };
-    let node_exists = |node: &KVec<u8>| {
-        // SAFETY: `node` is NUL-terminated (built by `c_string`).
-        unsafe {
-            crate::capi::xenbus_exists(
-                bindings::xenbus_transaction { id: 0 },
-                node.as_ptr().cast(),
-                c"".as_char_ptr(),
-            ) != 0
-        }
-    };
-    // One round trip per event in the common case: a device with a `state` node exists.
-    if !node_exists(&state_path) {
-        // The node (or its `state`) is gone: remove the device and anything below.
-        let Some(first) = find_device(root, true) else {
-            return;
-        };
-        let why = if node_exists(&root_c) {
-            "lost its state node; removed"
-        } else {
-            "forcefully removed"
-        };
-        let mut next = Some(first);
+    // One round trip per event, as the C core: a device with a `state` node exists.
+    // SAFETY: `state_path` is NUL-terminated (built by `c_string`).
+    let state_exists = unsafe {
+        crate::capi::xenbus_exists(
+            bindings::xenbus_transaction { id: 0 },
+            state_path.as_ptr().cast(),
+            c"".as_char_ptr(),
+        )
+    } != 0;
+    if !state_exists {
+        // The node (or its `state`) is gone: remove the device and anything below, with the C
+        // core's message (which it prints at the end of every hot-unplug too).
+        let mut next = find_device(root, true);
         while let Some(dev) = next {
-            remove_device(dev, why);
+            remove_device(dev, "forcefully removed");
             next = find_device(root, true);
         }
         return;

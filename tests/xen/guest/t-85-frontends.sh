@@ -37,6 +37,8 @@ dom0 quotaget && watches_before=$(xs_watches)
 # Where the time goes (uptime in centiseconds, no process): dom0's xl against the guest's side.
 cs() { local u; read -r u _ < /proc/uptime; echo "${u%.*}${u#*.}"; }
 grants_before=$(xbt_grants_available)
+removed_msgs() { dmesg | grep -c 'vbd-51744: .*device forcefully removed from xenstore'; }
+removed_before=$(removed_msgs)
 ok=0 t_att=0 t_seen=0 t_det=0 t_gone=0
 for i in $(seq 20); do
   t0=$(cs)
@@ -55,6 +57,8 @@ done
 xbt_diag "attach/detach x$ok (centiseconds): xl block-attach $t_att, then /dev/xvdc $t_seen; xl block-detach $t_det, then gone $t_gone"
 xbt_eq "frontend.blkfront.attach_detach_20_cycles" "$ok" 20
 xbt_eq "frontend.bus.no_leaked_devices" "$(ls /sys/bus/xen/devices | grep -c '^vbd-')" 2
+# The kernel says so once per detach, with the C core's words.
+xbt_eq "frontend.bus.detach_message_as_c" "$(($(removed_msgs) - removed_before))" "$ok"
 # run.sh --break grant-leak: one grant reference taken and kept, which this check must see.
 grep -q 'xbt.break=grant-leak' /proc/cmdline && echo 1 > /sys/kernel/debug/xbt_grants/leak
 xbt_no_grant_leak "frontend.blkfront.no_leaked_grants" "$grants_before"
