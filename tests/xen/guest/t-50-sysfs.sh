@@ -23,3 +23,18 @@ xbt_check "bus.hotplug.add" test -d /sys/bus/xen/devices/xbtest-7
 dom0 rmdev xbtest 7
 i=0; while [ -d /sys/bus/xen/devices/xbtest-7 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 xbt_check "bus.hotplug.remove" test ! -d /sys/bus/xen/devices/xbtest-7
+# A device whose state node alone is removed leaves the bus too (issue 5: "device removal when the
+# node or its state disappears").
+dom0 mkdev xbtest 8
+i=0; while [ ! -d /sys/bus/xen/devices/xbtest-8 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+xbt_check "bus.hotplug.add_for_state_removal" test -d /sys/bus/xen/devices/xbtest-8
+dom0 rm device/xbtest/8/state
+i=0; while [ -d /sys/bus/xen/devices/xbtest-8 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if dmesg | grep -q 'xenbus_rs: Rust xenstore core'; then
+  xbt_check "bus.hotplug.remove_on_state_gone" test ! -d /sys/bus/xen/devices/xbtest-8
+elif [ -d /sys/bus/xen/devices/xbtest-8 ]; then
+  xbt_skip "bus.hotplug.remove_on_state_gone" "the C core keeps a device whose state node alone is removed (it looks only for devices at or below the removed node)"
+else
+  xbt_ok "bus.hotplug.remove_on_state_gone"
+fi
+dom0 rmdev xbtest 8
