@@ -58,6 +58,7 @@ boots=1; [ "$MODE" = bench ] && boots=10 GUEST_WAIT=600
 IFS=, ; guest_list="${guests[*]}"; unset IFS
 dom0_cmdline="console=hvc0 earlyprintk=xen rdinit=/init xbt.guests=$guest_list xbt.mode=$MODE"
 dom0_cmdline+=" xbt.interactive=$INTERACTIVE xbt.idle=$IDLE xbt.wait=$GUEST_WAIT${BREAK:+ xbt.break=$BREAK}"
+[ "${XBT_XS_REQUESTS:-0}" = 1 ] && dom0_cmdline+=" xbt.xs_requests=1"
 # Every guest boot gets at most GUEST_WAIT s plus boot and shutdown; dom0 itself boots in
 # ~15-30 s.
 TIMEOUT=${TIMEOUT:-$(( 120 + boots * ${#guests[@]} * (GUEST_WAIT + 120) ))}
