@@ -4,13 +4,13 @@
 #
 #   make run       set everything up, boot Xen + dom0 + a domU on our kernel, show it working
 #   make check     set everything up and run every test layer; ends with "N passed, N failed"
-#   make deps | images | kernel [PROFILE=rust] | bench | bench-requests | profile | clean | distclean
+#   make deps | images | kernel [PROFILE=rust] | bench | bench-requests | bench-trace | profile | clean | distclean
 
 PROFILE ?= rust
 PROFILES ?= c rust
 SHELL := /bin/bash
 
-.PHONY: all deps images kernel kernels run check host-test bench bench-requests profile clean distclean
+.PHONY: all deps images kernel kernels run check host-test bench bench-requests bench-trace profile clean distclean
 
 all: kernels
 
@@ -40,6 +40,9 @@ bench: images
 
 bench-requests: images
 	@XBT_XS_REQUESTS=1 scripts/bench.sh
+
+bench-trace: images
+	@XBT_XENTRACE=1 scripts/bench.sh
 
 profile: images
 	@scripts/profile.sh

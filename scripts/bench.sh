@@ -10,7 +10,9 @@
 # Collects the "BENCH" lines and prints Rust/C. Also core size and unsafe-block counts.
 # With XBT_XS_REQUESTS=1 (make bench-requests) it counts work instead of timing it: xenstored
 # traces every message, dom0 counts each window's requests (the guest's, everyone else's), two
-# rounds, no boots, and only those counts are reported.
+# rounds, no boots, and only those counts are reported. With XBT_XENTRACE=1 (make bench-trace)
+# dom0 traces Xen's scheduler during the in-kernel read round trips alone (tests/xen/dom0/
+# xentrace-summary): per round trip, the time dom0's and the guest's vCPUs ran.
 source "$(dirname "$0")/lib/common.sh"
 run_perf_guests bench
 python3 - "$PERF_LOG" "$XBRS_CACHE/build" "$XBRS_TOP" <<'PY'
@@ -18,7 +20,8 @@ import math, re, subprocess, sys, glob, os
 log, build, top = sys.argv[1:4]
 # phase -> name -> core -> round -> (value, unit); the phase is set by dom0's markers.
 rounds = {"windows": {}, "boots": {}}
-requests_only = os.environ.get("XBT_XS_REQUESTS") == "1"
+only = ("xs.requests.",) if os.environ.get("XBT_XS_REQUESTS") == "1" else \
+    ("xen.roundtrip.", "kernel.read_round_trip") if os.environ.get("XBT_XENTRACE") == "1" else None
 phase = None
 errors = []
 for line in open(log, errors="replace"):
@@ -37,7 +40,7 @@ for line in open(log, errors="replace"):
     if m and phase:
         core, rnd, name, value, unit, rest = m.groups()
         # Counting requests slows xenstored: that run's times are not comparable.
-        if requests_only and not name.startswith("xs.requests."):
+        if only and not name.startswith(only):
             continue
         e = re.search(r"\((\d+) errors\)", rest)
         if e and int(e.group(1)):

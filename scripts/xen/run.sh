@@ -23,7 +23,7 @@ P=$W/stage1/payload
 mkdir -p "$P/harness" "$W/stage1"
 cp -a "$XEN_DIR/dom0-stage1/." "$W/stage1/"
 cp "$XBRS_TOP/tests/xen/dom0/stage1-init" "$W/stage1/init"
-cp "$XBRS_TOP"/tests/xen/dom0/{init,agent.sh,block-xbt,vif-xbt,xs-writes} "$P/harness/"
+cp "$XBRS_TOP"/tests/xen/dom0/{init,agent.sh,block-xbt,vif-xbt,xs-writes,xentrace-summary} "$P/harness/"
 # dom0 helper programs: built here against the same libxenstore as dom0's (checked by guest-image.sh).
 for src in "$XBRS_TOP"/tests/xen/dom0/*.c; do
   [ -e "$src" ] || continue
@@ -59,6 +59,7 @@ IFS=, ; guest_list="${guests[*]}"; unset IFS
 dom0_cmdline="console=hvc0 earlyprintk=xen rdinit=/init xbt.guests=$guest_list xbt.mode=$MODE"
 dom0_cmdline+=" xbt.interactive=$INTERACTIVE xbt.idle=$IDLE xbt.wait=$GUEST_WAIT${BREAK:+ xbt.break=$BREAK}"
 [ "${XBT_XS_REQUESTS:-0}" = 1 ] && dom0_cmdline+=" xbt.xs_requests=1"
+[ "${XBT_XENTRACE:-0}" = 1 ] && dom0_cmdline+=" xbt.xentrace=1"
 # Every guest boot gets at most GUEST_WAIT s plus boot and shutdown; dom0 itself boots in
 # ~15-30 s.
 TIMEOUT=${TIMEOUT:-$(( 120 + boots * ${#guests[@]} * (GUEST_WAIT + 120) ))}

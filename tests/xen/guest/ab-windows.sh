@@ -8,20 +8,24 @@
 ab_bench_ko=$(bb_kmod xenbus_bench)
 # For the attach/detach window: the guest has no disk of its own, dom0 attaches one at runtime.
 insmod "$(bb_kmod xen-blkfront)" || echo "BENCH-ERROR insmod xen-blkfront failed"
+ab_kernel_bench() { # MODULE-PARAMETERS...
+  dmesg -c >/dev/null
+  if [ -n "$ab_bench_ko" ] && insmod "$ab_bench_ko" "$@"; then
+    dmesg -c | sed -n 's/.*\(BENCH .*\)/\1/p'
+    rmmod xenbus_bench
+  else
+    echo "BENCH-ERROR xenbus_bench.ko missing or failed"
+  fi
+}
 ab_load() { # LOAD ROUND
   case $1 in
     attach) bb_attach_detach 5 ;;
-    kernel)
-      # Read round trip, then ops/s with 1 and 8 threads, 2000 operations per thread: ~6 s.
-      # With 500 the round trip took 0.3 s, short enough for one hiccup of the host to move a
-      # window's mean by 20-60 % (seen for both cores).
-      dmesg -c >/dev/null
-      if [ -n "$ab_bench_ko" ] && insmod "$ab_bench_ko" rounds=2000; then
-        dmesg -c | sed -n 's/.*\(BENCH .*\)/\1/p'
-        rmmod xenbus_bench
-      else
-        echo "BENCH-ERROR xenbus_bench.ko missing or failed"
-      fi ;;
+    # Read round trip, then ops/s with 1 and 8 threads, 2000 operations per thread: ~6 s.
+    # With 500 the round trip took 0.3 s, short enough for one hiccup of the host to move a
+    # window's mean by 20-60 % (seen for both cores).
+    kernel) ab_kernel_bench rounds=2000 ;;
+    # make bench-trace: the read round trip alone.
+    roundtrip) ab_kernel_bench rounds=2000 round_trip_only=1 ;;
     *) /bin/xbt-devbench 2 "$1" "$2" ;;
   esac
 }
