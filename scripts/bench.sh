@@ -39,7 +39,8 @@ for line in open(log, errors="replace"):
     m = re.search(r"\[(c|rust)-perf-pv\] BENCH@(\d+) (\S+) ([0-9.]+) (\S+)(.*)", line)
     if m and phase:
         core, rnd, name, value, unit, rest = m.groups()
-        # Counting requests slows xenstored: that run's times are not comparable.
+        # Counting requests slows xenstored and tracing adds to Xen's work: such a run reports
+        # only what it is for.
         if only and not name.startswith(only):
             continue
         e = re.search(r"\((\d+) errors\)", rest)
