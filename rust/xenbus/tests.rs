@@ -741,10 +741,8 @@ mod cases {
     fn watch_queue_stays_bounded_behind_a_stuck_callback() -> Result {
         let wire = AcceptingWire;
         let watches = Watches::new()?;
-        let mut stuck = KBox::new(pin_init::zeroed::<bindings::xenbus_watch>(), GFP_KERNEL)?;
-        let mut busy = KBox::new(pin_init::zeroed::<bindings::xenbus_watch>(), GFP_KERNEL)?;
-        stuck.node = c"/stuck".as_char_ptr();
-        busy.node = c"/busy".as_char_ptr();
+        let mut stuck = c_watch(c"/stuck")?;
+        let mut busy = c_watch(c"/busy")?;
         let (stuck, busy) = (NonNull::from(&mut *stuck), NonNull::from(&mut *busy));
         watches.register_c(&wire, stuck)?;
         watches.register_c(&wire, busy)?;
@@ -777,6 +775,13 @@ mod cases {
         Ok(())
     }
 
+    /// A C-API watch on `node`, as a C caller would fill in before `register_xenbus_watch`.
+    fn c_watch(node: &'static CStr) -> Result<KBox<bindings::xenbus_watch>> {
+        let mut w = KBox::new(pin_init::zeroed::<bindings::xenbus_watch>(), GFP_KERNEL)?;
+        w.node = node.as_char_ptr();
+        Ok(w)
+    }
+
     /// A xenstored that already knows every token it is asked to watch.
     struct WatchedAlreadyWire;
 
@@ -793,8 +798,7 @@ mod cases {
     #[test]
     fn watch_already_registered_by_a_resume_stays_registered() -> Result {
         let watches = Watches::new()?;
-        let mut w = KBox::new(pin_init::zeroed::<bindings::xenbus_watch>(), GFP_KERNEL)?;
-        w.node = c"/raced".as_char_ptr();
+        let mut w = c_watch(c"/raced")?;
         let w = NonNull::from(&mut *w);
         // The registrant's `WATCH` was held up by a suspend, and the resume's re-registration
         // sent this entry's token first: xenstored watches for us, so must the table.
@@ -835,8 +839,7 @@ mod cases {
     #[test]
     fn watch_unregistered_during_reregistration_is_unwatched() -> Result {
         let watches = Watches::new()?;
-        let mut w = KBox::new(pin_init::zeroed::<bindings::xenbus_watch>(), GFP_KERNEL)?;
-        w.node = c"/leaving".as_char_ptr();
+        let mut w = c_watch(c"/leaving")?;
         let w = NonNull::from(&mut *w);
         watches.register_c(&AcceptingWire, w)?;
         let key = watches.key_for_test(w).ok_or(EINVAL)?;
