@@ -11,8 +11,8 @@
 # With XBT_XS_REQUESTS=1 (make bench-requests) it counts work instead of timing it: xenstored
 # traces every message, dom0 counts each window's requests (the guest's, everyone else's), two
 # rounds, no boots, and only those counts are reported. With XBT_XENTRACE=1 (make bench-trace)
-# dom0 traces Xen's scheduler during the in-kernel read round trips alone (tests/xen/dom0/
-# xentrace-summary): per round trip, the time dom0's and the guest's vCPUs ran.
+# dom0 traces Xen's scheduler during the in-kernel read round trips and the attach/detach cycles
+# (tests/xen/dom0/xentrace-summary): per round trip or cycle, the time each domain's vCPUs ran.
 source "$(dirname "$0")/lib/common.sh"
 run_perf_guests bench
 python3 - "$PERF_LOG" "$XBRS_CACHE/build" "$XBRS_TOP" <<'PY'
@@ -21,7 +21,7 @@ log, build, top = sys.argv[1:4]
 # phase -> name -> core -> round -> (value, unit); the phase is set by dom0's markers.
 rounds = {"windows": {}, "boots": {}}
 only = ("xs.requests.",) if os.environ.get("XBT_XS_REQUESTS") == "1" else \
-    ("xen.roundtrip.", "kernel.read_round_trip") if os.environ.get("XBT_XENTRACE") == "1" else None
+    ("xen.", "kernel.read_round_trip", "bus.attach") if os.environ.get("XBT_XENTRACE") == "1" else None
 phase = None
 errors = []
 for line in open(log, errors="replace"):
