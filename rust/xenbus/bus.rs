@@ -123,9 +123,10 @@ fn bus_id(nodename: &[u8]) -> Option<KVec<u8>> {
     Some(id)
 }
 
-/// Creates and registers the device for `nodename` if it is a new one (state Initialising).
-fn probe_node(devtype: &[u8], nodename: &[u8]) -> Result {
-    if path_state(nodename) != State::Initialising {
+/// Creates and registers the device for `nodename` if it is a new one: its `state` (as read
+/// by the caller) is Initialising.
+fn probe_node(devtype: &[u8], nodename: &[u8], state: State) -> Result {
+    if state != State::Initialising {
         return Ok(()); // Not new: e.g. going away after switching to Closed.
     }
     let Some(name) = bus_id(nodename) else {
@@ -182,7 +183,7 @@ fn probe_type(devtype: &[u8]) -> Result {
         nodename.extend_from_slice(devtype, GFP_KERNEL)?;
         nodename.push(b'/', GFP_KERNEL)?;
         nodename.extend_from_slice(id, GFP_KERNEL)?;
-        probe_node(devtype, &nodename)?;
+        probe_node(devtype, &nodename, path_state(&nodename))?;
     }
     Ok(())
 }
@@ -255,11 +256,9 @@ fn find_device(nodename: &[u8], subtree: bool) -> Option<*mut bindings::xenbus_d
 }
 
 /// Unregisters a device and drops the reference `find_device` took.
-fn remove_device(xendev: *mut bindings::xenbus_device, why: &str) {
+fn remove_device(xendev: *mut bindings::xenbus_device) {
     // SAFETY: `xendev` is registered and we hold a reference (from `find_device`).
     unsafe {
-        let dev = crate::bus::device(&raw mut (*xendev).dev);
-        dev_warn!(dev, "device {} from xenstore\n", why);
         (*xendev).vanished = true;
         bindings::device_unregister(&mut (*xendev).dev);
         bindings::put_device(&mut (*xendev).dev);
@@ -287,37 +286,51 @@ pub(crate) unsafe extern "C" fn xenbus_rs_frontend_changed(path: *const c_char) 
     }
     let root_len = b"device/".len() + devtype.len() + 1 + id.len();
     let root = path.get(..root_len).unwrap_or(path);
-    let Ok(state_path) = c_string(&[root, b"/state"]) else {
-        return;
-    };
-    // One round trip per event, as the C core: a device with a `state` node exists.
-    // SAFETY: `state_path` is NUL-terminated (built by `c_string`).
-    let state_exists = unsafe {
-        crate::capi::xenbus_exists(
-            bindings::xenbus_transaction { id: 0 },
-            state_path.as_ptr().cast(),
-            c"".as_char_ptr(),
-        )
-    } != 0;
-    if !state_exists {
+    // Whether a device exists, is new or was reset by the toolstack is decided by its node,
+    // its `state` and its `backend-id` alone. The other nodes below it (the ring references,
+    // event channels and features the frontend writes, the toolstack's other entries) change
+    // none of that, so their events need no round trip; the C core spends three on each. A
+    // change that matters always comes with an event for one of those three paths: xenstored
+    // sends one per changed node, also for the nodes of one transaction, and one for the
+    // removed node itself on removal.
+    if let Some(below) = path.get(root_len + 1..) {
+        if !below.is_empty() && below != b"state" && below != b"backend-id" {
+            return;
+        }
+    }
+    // One round trip tells both whether the device is still there (a device has a `state`
+    // node) and its state; the C core asks for the node's existence first.
+    let Ok(raw_state) = crate::client::read_string(root, b"state") else {
         // The node (or its `state`) is gone: remove the device and anything below, with the C
         // core's message (which it prints at the end of every hot-unplug too).
         let mut next = find_device(root, true);
         while let Some(dev) = next {
-            remove_device(dev, "forcefully removed");
+            // SAFETY: We hold a reference to `dev` (from `find_device`).
+            let d = unsafe { crate::bus::device(&raw mut (*dev).dev) };
+            // The C core's words, with its "xenbus: " prefix.
+            dev_warn!(d, "xenbus: device forcefully removed from xenstore\n");
+            remove_device(dev);
             next = find_device(root, true);
         }
         return;
-    }
+    };
+    // Read as `xenbus_read_driver_state` reads it: Unknown when it is not a number.
+    let state = crate::client::parse_int(&raw_state).map_or(State::Unknown, |v| {
+        client::state_from_raw(v as bindings::xenbus_state)
+    });
     if let Some(dev) = find_device(root, false) {
         // A new instance of the same device: the toolstack reset the state to Initialising,
         // possibly under another backend (e.g. after a backend domain crashed).
-        let state = path_state(root);
         // SAFETY: We hold a reference to `dev`.
         let (local, otherend, otherend_id) =
             unsafe { ((*dev).state, (*dev).otherend, (*dev).otherend_id) };
-        let backend =
-            crate::client::read_unsigned(root, b"backend-id").unwrap_or(otherend_id as u32);
+        // Only a device reading Initialising needs its backend's id (a reset, or one not yet
+        // past its probe): the C core reads it on every event.
+        let backend = if state == State::Initialising {
+            crate::client::read_unsigned(root, b"backend-id").unwrap_or(otherend_id as u32)
+        } else {
+            otherend_id as u32
+        };
         let reset = state == State::Initialising
             && (state as bindings::xenbus_state != local
                 || (!otherend.is_null() && backend != otherend_id as u32));
@@ -329,18 +342,18 @@ pub(crate) unsafe extern "C" fn xenbus_rs_frontend_changed(path: *const c_char) 
                 let d = unsafe { crate::bus::device(&raw mut (*dev).dev) };
                 dev_warn!(
                     d,
-                    "state reset occurred (xenstore state {}, local state {}, xenstore backend {}, local backend {}), reconnecting\n",
+                    "xenbus: state reset occurred (xenstore state {}, local state {}, xenstore backend {}, local backend {}), reconnecting\n",
                     state as u32, local, backend, otherend_id
                 );
             }
-            remove_device(dev, "reset");
+            remove_device(dev);
         } else {
             // SAFETY: Drops the reference `find_device` took.
             unsafe { bindings::put_device(&mut (*dev).dev) };
             return;
         }
     }
-    if let Err(e) = probe_node(devtype, root) {
+    if let Err(e) = probe_node(devtype, root, state) {
         pr_warn!(
             "adding {} failed: {:?}\n",
             crate::watch::BStrDisplay(root),

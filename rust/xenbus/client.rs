@@ -43,8 +43,12 @@ pub(crate) fn read_string(dir: &[u8], node: &[u8]) -> Result<KVec<u8>> {
 
 /// Reads `dir/node` as a decimal integer (`%i`-like: optional sign, digits).
 pub(crate) fn read_int(dir: &[u8], node: &[u8]) -> Result<c_int> {
-    let v = read_string(dir, node)?;
-    let s = crate::watch::without_nul(&v);
+    parse_int(&read_string(dir, node)?)
+}
+
+/// A value as `read_int` reads it, `%i`-like: optional sign, digits, anything after ignored.
+pub(crate) fn parse_int(v: &[u8]) -> Result<c_int> {
+    let s = crate::watch::without_nul(v);
     let (neg, digits) = match s.split_first() {
         Some((b'-', rest)) => (true, rest),
         Some((b'+', rest)) => (false, rest),

@@ -37,7 +37,7 @@ dom0 quotaget && watches_before=$(xs_watches)
 # Where the time goes (uptime in centiseconds, no process): dom0's xl against the guest's side.
 cs() { local u; read -r u _ < /proc/uptime; echo "${u%.*}${u#*.}"; }
 grants_before=$(xbt_grants_available)
-removed_msgs() { dmesg | grep -c 'vbd-51744: .*device forcefully removed from xenstore'; }
+removed_msgs() { dmesg | grep -c 'vbd-51744: xenbus: device forcefully removed from xenstore$'; }
 removed_before=$(removed_msgs)
 ok=0 t_att=0 t_seen=0 t_det=0 t_gone=0
 for i in $(seq 20); do

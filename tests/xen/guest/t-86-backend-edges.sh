@@ -49,9 +49,19 @@ if ! insmod "$m"; then xbt_fail "backend_edges.insmod" "insmod $m failed"; else
     xbt_skip "backend_edges.invalid_state.reported" "the C core logs invalid backend states only with dev_dbg"
   fi
 
+  # The toolstack resets a device's state to Initialising (a new instance of it, as after a
+  # backend domain crashed): the bus drops the device and probes it again, so the frontend
+  # writes Initialised once more.
+  dom0 mkbe xbtest 14 1 && dom0 mkdev xbtest 14
+  until_eq 10 3 fe 14 >/dev/null
+  dom0 write device/xbtest/14/state 1
+  xbt_eq "backend_edges.state_reset.probed_again" "$(until_eq 10 3 fe 14)" 3
+  xbt_check "backend_edges.state_reset.message" sh -c \
+    'dmesg | grep -q "xbtest-14: xenbus: state reset occurred (xenstore state 1, local state 3, xenstore backend 0, local backend 0), reconnecting"'
+
   # Everything can be removed again.
-  for i in 10 11 12 13; do dom0 rmdev xbtest $i; dom0 rmbe xbtest $i; done
-  left=$(until_eq 15 0 sh -c 'ls /sys/bus/xen/devices | grep -c "^xbtest-1[0-3]$"')
+  for i in 10 11 12 13 14; do dom0 rmdev xbtest $i; dom0 rmbe xbtest $i; done
+  left=$(until_eq 15 0 sh -c 'ls /sys/bus/xen/devices | grep -c "^xbtest-1[0-4]$"')
   xbt_eq "backend_edges.all_removed" "$left" 0
   rmmod xenbus_test_frontend || xbt_fail "backend_edges.rmmod" "rmmod failed"
 fi
