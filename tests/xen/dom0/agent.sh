@@ -77,12 +77,12 @@ xenstore-watch "$base/req" | while read -r _; do
       /usr/lib/xen-4.17/bin/xl save -c "$name" /var/lib/xen/checkpoint-$name.img > /run/xbt-checkpoint.log 2>&1
       r=$?; [ $r = 0 ] || tail -n 5 /run/xbt-checkpoint.log >&2
       rm -f /var/lib/xen/checkpoint-$name.img; (exit $r) ;;
+    # By domain id, not name: xl looks a name up by reading the names of the domains in id
+    # order, so the guest with the higher id would pay for more reads in dom0 (bench-requests).
     blkattach)
       name=$(xenstore-read "$home/name")
-      /usr/lib/xen-4.17/bin/xl block-attach "$name" "format=raw, vdev=$a1, access=rw, backendtype=phy, script=$here/block-xbt, target=/run/xbt/hotplug-$name.img" ;;
-    blkdetach)
-      name=$(xenstore-read "$home/name")
-      /usr/lib/xen-4.17/bin/xl block-detach "$name" "$a1" ;;
+      /usr/lib/xen-4.17/bin/xl block-attach "$domid" "format=raw, vdev=$a1, access=rw, backendtype=phy, script=$here/block-xbt, target=/run/xbt/hotplug-$name.img" ;;
+    blkdetach) /usr/lib/xen-4.17/bin/xl block-detach "$domid" "$a1" ;;
     *) echo "agent: unknown request '$req'" >&2; false ;;
   esac
   rc=$?
