@@ -60,6 +60,9 @@ dom0_cmdline="console=hvc0 earlyprintk=xen rdinit=/init xbt.guests=$guest_list x
 dom0_cmdline+=" xbt.interactive=$INTERACTIVE xbt.idle=$IDLE xbt.wait=$GUEST_WAIT${BREAK:+ xbt.break=$BREAK}"
 [ "${XBT_XS_REQUESTS:-0}" = 1 ] && dom0_cmdline+=" xbt.xs_requests=1"
 [ "${XBT_XENTRACE:-0}" = 1 ] && dom0_cmdline+=" xbt.xentrace=1"
+# make bench with some loads only, e.g. XBT_BENCH_LOADS=attach XBT_BENCH_ROUNDS=16 (no boots).
+[ -n "${XBT_BENCH_LOADS:-}" ] && dom0_cmdline+=" xbt.ab_loads=${XBT_BENCH_LOADS// /,}"
+[ -n "${XBT_BENCH_ROUNDS:-}" ] && dom0_cmdline+=" xbt.ab_rounds=$XBT_BENCH_ROUNDS"
 # Every guest boot gets at most GUEST_WAIT s plus boot and shutdown; dom0 itself boots in
 # ~15-30 s.
 TIMEOUT=${TIMEOUT:-$(( 120 + boots * ${#guests[@]} * (GUEST_WAIT + 120) ))}
