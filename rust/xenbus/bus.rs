@@ -90,15 +90,13 @@ pub(crate) fn c_string(parts: &[&[u8]]) -> Result<KVec<u8>> {
     Ok(v)
 }
 
-/// The state of the device rooted at `path` (Unknown if it cannot be read).
-fn path_state(path: &[u8]) -> State {
-    let Ok(p) = c_string(&[path]) else {
-        return State::Unknown;
-    };
-    // SAFETY: `p` is NUL-terminated; `NULL` is allowed for the device.
-    client::state_from_raw(unsafe {
-        client::xenbus_read_driver_state(ptr::null(), p.as_ptr().cast())
-    })
+/// The `state` under `nodename`, read as `xenbus_read_driver_state` reads it (Unknown when it is
+/// not a number); `None` when it cannot be read, i.e. the device is gone.
+fn node_state(nodename: &[u8]) -> Option<State> {
+    let raw = client::read_string(nodename, b"state").ok()?;
+    Some(client::parse_int(&raw).map_or(State::Unknown, |v| {
+        client::state_from_raw(v as bindings::xenbus_state)
+    }))
 }
 
 /// `device/<type>/<id>` → `<type>-<id>`, if it fits `XEN_BUS_ID_SIZE`.
@@ -183,7 +181,11 @@ fn probe_type(devtype: &[u8]) -> Result {
         nodename.extend_from_slice(devtype, GFP_KERNEL)?;
         nodename.push(b'/', GFP_KERNEL)?;
         nodename.extend_from_slice(id, GFP_KERNEL)?;
-        probe_node(devtype, &nodename, path_state(&nodename))?;
+        probe_node(
+            devtype,
+            &nodename,
+            node_state(&nodename).unwrap_or(State::Unknown),
+        )?;
     }
     Ok(())
 }
@@ -300,7 +302,7 @@ pub(crate) unsafe extern "C" fn xenbus_rs_frontend_changed(path: *const c_char) 
     }
     // One round trip tells both whether the device is still there (a device has a `state`
     // node) and its state; the C core asks for the node's existence first.
-    let Ok(raw_state) = crate::client::read_string(root, b"state") else {
+    let Some(state) = node_state(root) else {
         // The node (or its `state`) is gone: remove the device and anything below, with the C
         // core's message (which it prints at the end of every hot-unplug too).
         let mut next = find_device(root, true);
@@ -314,10 +316,6 @@ pub(crate) unsafe extern "C" fn xenbus_rs_frontend_changed(path: *const c_char) 
         }
         return;
     };
-    // Read as `xenbus_read_driver_state` reads it: Unknown when it is not a number.
-    let state = crate::client::parse_int(&raw_state).map_or(State::Unknown, |v| {
-        client::state_from_raw(v as bindings::xenbus_state)
-    });
     if let Some(dev) = find_device(root, false) {
         // A new instance of the same device: the toolstack reset the state to Initialising,
         // possibly under another backend (e.g. after a backend domain crashed).
